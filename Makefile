@@ -1,0 +1,43 @@
+# Fanout: `make run` starts everything, `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run worker web test lint format replay-histories clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Fanout needs Python 3.11 or newer; set PYTHON=python3.11 (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(INSTALLED)  ## Temporal dev server + Web UI, worker and web app; Ctrl+C stops all
+	$(PY) -m fanout.run
+
+worker: $(INSTALLED)  ## only a worker (needs a running Temporal)
+	$(PY) worker.py
+
+web: $(INSTALLED)  ## only the web app (needs a running Temporal)
+	$(VENV)/bin/uvicorn web.app:app --host $${FANOUT_HOST:-127.0.0.1} --port $${FANOUT_PORT:-8000}
+
+test: lint  ## lint, then every test suite
+	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+replay-histories: $(INSTALLED)  ## re-record tests/replay/histories (only for intended breaking changes)
+	$(PY) -m tests.replay.record_histories
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Fanout's shared runtime pieces: settings, the Temporal connection and the `make run` launcher."""

@@ -1,0 +1,73 @@
+"""Every setting of Fanout, read from `FANOUT_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One place for configuration; nothing else reads `os.environ`."""
+
+    model_config = SettingsConfigDict(env_prefix="FANOUT_", env_file=".env", extra="ignore")
+
+    # Web app
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    # Temporal connection. Unset address: `make run` starts a dev server on DEV_SERVER_PORT.
+    temporal_address: str | None = None
+    namespace: str = "default"
+    task_queue: str = "fanout-jobs"
+    temporal_ui_url: str | None = Field(
+        None, description="Temporal Web UI for links; default: the dev server's UI."
+    )
+
+    # Embedded dev server (`make run` only)
+    dev_server_port: int = Field(7233, ge=1, le=65535)
+    dev_ui_port: int = Field(8233, ge=1, le=65535)
+    data_dir: Path = Path(".data")
+
+    # Actions
+    result_max_bytes: int = Field(4096, ge=256, description="Larger results are truncated.")
+    files_root: Path | None = Field(
+        None, description="Directory `file.sha256` may read; default: DATA_DIR/files."
+    )
+    http_allow_private: bool = Field(
+        False, description="Let `http.fetch` reach loopback and private networks."
+    )
+
+    # Worker tuning
+    worker_max_concurrent_activities: int = Field(200, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(100, ge=2)
+    worker_workflow_pollers: int = Field(4, ge=2)
+    worker_activity_pollers: int = Field(4, ge=1)
+    worker_max_cached_workflows: int = Field(2000, ge=0)
+    heartbeat_throttle_s: float = Field(
+        1.0, gt=0, description="Longest gap between heartbeats sent to Temporal (live progress)."
+    )
+    worker_shutdown_grace_s: float = Field(10.0, ge=0)
+
+    @property
+    def temporal_target(self) -> str:
+        """Where clients connect: the configured address or the embedded dev server."""
+        return self.temporal_address or f"127.0.0.1:{self.dev_server_port}"
+
+    @property
+    def uses_dev_server(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def ui_url(self) -> str | None:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://127.0.0.1:{self.dev_ui_port}" if self.uses_dev_server else None
+
+    @property
+    def resolved_files_root(self) -> Path:
+        return (self.files_root or self.data_dir / "files").resolve()
+
+
+settings = Settings()
