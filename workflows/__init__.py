@@ -1,0 +1,1 @@
+"""Temporal workflows: `JobWorkflow` and the contract it speaks."""

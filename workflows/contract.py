@@ -1,0 +1,173 @@
+"""The public job contract: what `JobWorkflow` takes, what its `status` query and result return.
+
+These models travel as plain JSON, so the Temporal CLI, the Web UI and SDKs in other languages
+can start and query jobs without this codebase. Only add optional fields; never rename.
+This module must stay import-light: it is loaded inside Temporal's workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ACTION_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
+MAX_LABELS = 50
+
+
+class Status(StrEnum):
+    """State of a job or of one action (seed: PENDENTE, PROCESSANDO, CONCLUIDO, ERRO)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+class _Input(BaseModel):
+    # A typo in a field name must be an error, not a silently ignored option.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetrySpec(_Input):
+    """Overrides of an action type's retry defaults; unset fields keep the defaults."""
+
+    max_attempts: int | None = Field(
+        None, ge=1, le=100, description="Attempts in all, 1 = no retry."
+    )
+    initial_interval_s: float | None = Field(None, ge=0.01, le=3600)
+    backoff: float | None = Field(None, ge=1.0, le=10.0)
+    max_interval_s: float | None = Field(None, ge=0.01, le=86400)
+
+
+class ActionSpec(_Input):
+    """One action of a job: a registered type and its parameters."""
+
+    type: str = Field(max_length=64, pattern=ACTION_TYPE_PATTERN, examples=["demo.sleep"])
+    name: str | None = Field(
+        None, min_length=1, max_length=100, description="Unique within the job; default: type#n."
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    retry: RetrySpec | None = None
+    timeout_s: float | None = Field(
+        None, gt=0, le=86400, description="Longest one attempt may run (start-to-close)."
+    )
+
+
+class JobRequest(_Input):
+    """Input of `JobWorkflow`. Only `actions[].type` is required."""
+
+    actions: list[ActionSpec] = Field(min_length=1)
+    failure_policy: Literal["continue", "fail_fast"] = "continue"
+    tolerated_failures: int = Field(0, ge=0, description="Failed actions a COMPLETED job may have.")
+    max_parallel: int | None = Field(None, ge=1, description="Actions running at once; null: all.")
+    labels: dict[str, str] = Field(default_factory=dict)
+    owner: str = Field("", max_length=200, description="Set by the API from the caller's key.")
+
+    @field_validator("labels")
+    @classmethod
+    def _small_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        if len(labels) > MAX_LABELS:
+            raise ValueError(f"at most {MAX_LABELS} labels are allowed, got {len(labels)}")
+        for key, value in labels.items():
+            if not 1 <= len(key) <= 64 or len(value) > 256:
+                raise ValueError(
+                    f"label {key[:64]!r}: keys need 1-64 characters, values at most 256"
+                )
+        return labels
+
+    @model_validator(mode="after")
+    def _name_every_action(self) -> JobRequest:
+        taken: set[str] = set()
+        for a in self.actions:
+            if a.name is not None:
+                if a.name in taken:
+                    raise ValueError(f"action name {a.name!r} is used twice; names must be unique")
+                taken.add(a.name)
+        counters: dict[str, int] = {}
+        for a in self.actions:
+            if a.name is None:
+                n = counters.get(a.type, 0) + 1
+                while f"{a.type}#{n}" in taken:
+                    n += 1
+                counters[a.type] = n
+                a.name = f"{a.type}#{n}"
+                taken.add(a.name)
+        return self
+
+
+class Progress(BaseModel):
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    percent: int = Field(0, description="Finished actions (any outcome) as a whole percentage.")
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+
+class ActionState(BaseModel):
+    name: str
+    type: str
+    status: Status = Status.PENDING
+    attempts: int = Field(0, description="Attempts made; 0 if the action never ran.")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: Any = None
+    error: str | None = None
+
+
+class JobStatus(BaseModel):
+    """Answer of the `status` query and the workflow's result."""
+
+    job_id: str
+    status: Status
+    owner: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    progress: Progress
+    actions: list[ActionState]
+    version: int = Field(description="Grows by one on every change of this job.")
+
+
+class ActionInput(BaseModel):
+    """What the workflow hands one action's activity."""
+
+    job_id: str
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionOutcome(BaseModel):
+    """What an action's activity returns: its (size-capped) result and the attempt that made it."""
+
+    result: Any = None
+    attempt: int
+
+
+def summarize(progress: Progress, status: Status) -> str:
+    """One line for operators, e.g. 'RUNNING: 3/5 done, 1 failed, 1 running'."""
+    parts = [f"{progress.finished}/{progress.total} done"]
+    parts += [
+        f"{count} {label}"
+        for count, label in (
+            (progress.failed, "failed"),
+            (progress.cancelled, "cancelled"),
+            (progress.running, "running"),
+        )
+        if count
+    ]
+    return f"{status.value}: {', '.join(parts)}"
