@@ -1,0 +1,54 @@
+"""`demo.sleep`: waits, reports progress, and fails on purpose to show retries and errors."""
+
+import asyncio
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.registry import action, report_progress
+
+STEP_S = 0.2
+
+
+class SleepParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(1.0, ge=0, le=3600, description="How long each attempt takes.")
+    fail_first_attempts: int = Field(
+        0, ge=0, le=100, description="Fail this many attempts (retryable) before succeeding."
+    )
+    fail_permanently: bool = Field(
+        False, description="Fail with a non-retryable error instead of succeeding."
+    )
+
+
+@action(
+    "demo.sleep",
+    description="Sleeps for a while, reporting progress; can fail on purpose to show retries.",
+    max_attempts=5,
+    initial_interval_s=1.0,
+    timeout_s=3700,
+    heartbeat_timeout_s=10,
+)
+async def sleep(params: SleepParams) -> dict[str, float | int]:
+    attempt = activity.info().attempt
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (remaining := params.seconds - (loop.time() - started)) > 0:
+        await asyncio.sleep(min(STEP_S, remaining))
+        if loop.time() - started < params.seconds:
+            report_progress(100 * (loop.time() - started) / params.seconds)
+    if attempt <= params.fail_first_attempts:
+        raise ApplicationError(
+            f"Planned failure on attempt {attempt} "
+            f"(fail_first_attempts={params.fail_first_attempts}); it will be retried.",
+            type="PlannedFailure",
+        )
+    if params.fail_permanently:
+        raise ApplicationError(
+            "Planned permanent failure (fail_permanently=true); not retried.",
+            type="PlannedFailure",
+            non_retryable=True,
+        )
+    return {"slept_s": params.seconds, "attempt": attempt}

@@ -1,0 +1,214 @@
+"""The action registry: `@action` turns one async function into a job action type.
+
+A definition carries everything the rest of Fanout needs: the params model (request validation,
+the API catalog, the dashboard form), retry and timeout defaults (the workflow), the worker pool
+(task queue) and the Temporal activity that runs it (the worker).
+"""
+
+from __future__ import annotations
+
+import builtins
+import fnmatch
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pydantic_core
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+from fanout.settings import settings
+from workflows.contract import ActionInput, ActionOutcome, RetrySpec
+
+INVALID_PARAMS = "InvalidParams"
+
+
+@dataclass(frozen=True)
+class RetryDefaults:
+    max_attempts: int = 3
+    initial_interval_s: float = 1.0
+    backoff: float = 2.0
+    max_interval_s: float = 30.0
+
+    def merged(self, override: RetrySpec | None) -> RetryDefaults:
+        if override is None:
+            return self
+        return RetryDefaults(
+            max_attempts=override.max_attempts or self.max_attempts,
+            initial_interval_s=override.initial_interval_s or self.initial_interval_s,
+            backoff=override.backoff or self.backoff,
+            max_interval_s=override.max_interval_s or self.max_interval_s,
+        )
+
+
+@dataclass(frozen=True)
+class ActionDefinition:
+    type: str
+    fn: Callable[[Any], Awaitable[Any]]
+    params_model: builtins.type[BaseModel]
+    description: str
+    retry: RetryDefaults = RetryDefaults()
+    timeout_s: float = 60.0
+    heartbeat_timeout_s: float | None = None
+    pool: str | None = None
+    non_retryable_errors: tuple[str, ...] = ()
+    temporal_activity: Callable[[ActionInput], Awaitable[ActionOutcome]] = field(
+        init=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "temporal_activity", _make_activity(self))
+
+    def task_queue(self, job_queue: str) -> str:
+        """Actions in a pool run on their own task queue, named after the job's queue."""
+        return f"{job_queue}-{self.pool}" if self.pool else job_queue
+
+    def retry_policy(self, override: RetrySpec | None = None) -> RetryPolicy:
+        r = self.retry.merged(override)
+        return RetryPolicy(
+            maximum_attempts=r.max_attempts,
+            initial_interval=timedelta(seconds=r.initial_interval_s),
+            backoff_coefficient=r.backoff,
+            maximum_interval=timedelta(seconds=max(r.max_interval_s, r.initial_interval_s)),
+            non_retryable_error_types=[INVALID_PARAMS, *self.non_retryable_errors],
+        )
+
+    def params_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = self.params_model.model_json_schema()
+        return schema
+
+
+_registry: dict[str, ActionDefinition] = {}
+
+
+def action(
+    type: str,
+    *,
+    description: str,
+    max_attempts: int = 3,
+    initial_interval_s: float = 1.0,
+    backoff: float = 2.0,
+    max_interval_s: float = 30.0,
+    timeout_s: float = 60.0,
+    heartbeat_timeout_s: float | None = None,
+    pool: str | None = None,
+    non_retryable_errors: Iterable[str] = (),
+) -> Callable[[Callable[[Any], Awaitable[Any]]], Callable[[Any], Awaitable[Any]]]:
+    """Register an async function `fn(params: SomeModel) -> result` as action type `type`.
+
+    Set `heartbeat_timeout_s` for actions that call `report_progress`: a crashed worker is then
+    noticed within that time, and cancelling the job reaches the action. Actions with a `pool`
+    run on task queue `<job queue>-<pool>`, so a separate worker pool can serve them.
+    """
+
+    def register(fn: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+        if type in _registry:
+            raise ValueError(f"action type {type!r} is registered twice")
+        params = list(inspect.signature(fn, eval_str=True).parameters.values())
+        model = params[0].annotation if len(params) == 1 else None
+        if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+            raise TypeError(f"{fn.__qualname__} must take exactly one pydantic model argument")
+        _registry[type] = ActionDefinition(
+            type=type,
+            fn=fn,
+            params_model=model,
+            description=description,
+            retry=RetryDefaults(max_attempts, initial_interval_s, backoff, max_interval_s),
+            timeout_s=timeout_s,
+            heartbeat_timeout_s=heartbeat_timeout_s,
+            pool=pool,
+            non_retryable_errors=tuple(non_retryable_errors),
+        )
+        return fn
+
+    return register
+
+
+def get(type: str) -> ActionDefinition | None:
+    return _registry.get(type)
+
+
+def all_definitions() -> list[ActionDefinition]:
+    return sorted(_registry.values(), key=lambda d: d.type)
+
+
+def select(include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[ActionDefinition]:
+    """Definitions whose type matches any `include` glob (all if none) and no `exclude` glob."""
+    include, exclude = list(include), list(exclude)
+    return [
+        d
+        for d in all_definitions()
+        if (not include or any(fnmatch.fnmatchcase(d.type, p) for p in include))
+        and not any(fnmatch.fnmatchcase(d.type, p) for p in exclude)
+    ]
+
+
+def report_progress(percent: float, message: str | None = None) -> None:
+    """Heartbeat the running action's progress (0-100); also where cancellation arrives."""
+    details: dict[str, Any] = {"percent": round(min(max(percent, 0.0), 100.0), 1)}
+    if message:
+        details["message"] = message
+    activity.heartbeat(details)
+
+
+def cap_result(value: Any, max_bytes: int) -> Any:
+    """Keep results small: anything over `max_bytes` of JSON becomes a marked, truncated preview."""
+    plain = pydantic_core.to_jsonable_python(value)
+    encoded = pydantic_core.to_json(plain)
+    if len(encoded) <= max_bytes:
+        return plain
+    preview = encoded[: max_bytes // 2].decode("utf-8", errors="ignore")
+    return {"truncated": True, "size_bytes": len(encoded), "preview": preview}
+
+
+def _make_activity(defn: ActionDefinition) -> Callable[[ActionInput], Awaitable[ActionOutcome]]:
+    @activity.defn(name=defn.type)
+    async def run_action(action_input: ActionInput) -> ActionOutcome:
+        attempt = activity.info().attempt
+        try:
+            params = defn.params_model.model_validate(action_input.params)
+        except ValidationError as err:
+            raise ApplicationError(
+                f"Invalid params for {defn.type}: {_describe(err)}",
+                {"attempt": attempt},
+                type=INVALID_PARAMS,
+                non_retryable=True,
+            ) from None
+        try:
+            result = await defn.fn(params)
+        except ApplicationError as err:
+            # Same error plus the attempt; keep the action's own traceback, not a chained copy.
+            raise ApplicationError(
+                err.message,
+                {"attempt": attempt},
+                type=err.type,
+                non_retryable=err.non_retryable,
+                next_retry_delay=err.next_retry_delay,
+                category=err.category,
+            ).with_traceback(err.__traceback__) from err.__cause__
+        except Exception as err:
+            raise ApplicationError(
+                str(err) or type(err).__name__, {"attempt": attempt}, type=type(err).__name__
+            ) from err
+        try:
+            capped = cap_result(result, settings.result_max_bytes)
+        except pydantic_core.PydanticSerializationError as err:
+            raise ApplicationError(
+                f"{defn.type} returned a result that is not JSON: {err}",
+                {"attempt": attempt},
+                type="InvalidResult",
+                non_retryable=True,
+            ) from None
+        return ActionOutcome(result=capped, attempt=attempt)
+
+    return run_action
+
+
+def _describe(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in err.errors()
+    )
