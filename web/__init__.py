@@ -1,0 +1,1 @@
+"""The web app: REST API, live streams and the dashboard (ASGI entry `web.app:app`)."""

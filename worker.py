@@ -1,0 +1,180 @@
+"""Fanout worker: runs `JobWorkflow` and the actions' activities on Temporal task queues.
+
+    python worker.py                          # everything: workflows and every action type
+    python worker.py --exclude 'http.*'       # workflows and all actions but http.*
+    python worker.py --actions 'http.*'       # only http.* actions (on their own task queue)
+
+Stops cleanly on SIGTERM or Ctrl+C: polling stops and running actions get
+FANOUT_WORKER_SHUTDOWN_GRACE_S seconds to finish (Temporal retries the rest elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+
+import activities  # noqa: F401  (registers every action type)
+from activities import registry
+from activities.registry import ActionDefinition
+from fanout.settings import Settings, settings
+from fanout.temporal import connect, exit_process, missing_search_attributes
+from workflows.job import JobWorkflow
+
+log = logging.getLogger("fanout.worker")
+
+
+def plan_queues(
+    config: Settings,
+    *,
+    actions: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    workflows: bool = True,
+) -> dict[str, list[ActionDefinition]]:
+    """Which action types this process serves, grouped by task queue (the job queue first)."""
+    queues: dict[str, list[ActionDefinition]] = {config.task_queue: []} if workflows else {}
+    for definition in registry.select(actions, exclude):
+        queues.setdefault(definition.task_queue(config.task_queue), []).append(definition)
+    if not any(queues.values()) and not workflows:
+        raise ValueError(
+            "This worker would serve nothing: no action type matches "
+            f"--actions {list(actions)} / --exclude {list(exclude)}. "
+            f"Known types: {', '.join(d.type for d in registry.all_definitions())}."
+        )
+    return queues
+
+
+def build_workers(
+    client: Client, config: Settings, queues: dict[str, list[ActionDefinition]], workflows: bool
+) -> list[Worker]:
+    """One Temporal worker per task queue."""
+    throttle = timedelta(seconds=config.heartbeat_throttle_s)
+    return [
+        Worker(
+            client,
+            task_queue=queue,
+            workflows=[JobWorkflow] if workflows and queue == config.task_queue else [],
+            activities=[d.temporal_activity for d in definitions],
+            max_concurrent_activities=config.worker_max_concurrent_activities,
+            max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,
+            max_cached_workflows=config.worker_max_cached_workflows,
+            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(
+                config.worker_workflow_pollers
+            ),
+            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(
+                config.worker_activity_pollers
+            ),
+            max_heartbeat_throttle_interval=throttle,
+            default_heartbeat_throttle_interval=throttle,
+            graceful_shutdown_timeout=timedelta(seconds=config.worker_shutdown_grace_s),
+        )
+        for queue, definitions in queues.items()
+    ]
+
+
+async def check_search_attributes(client: Client) -> None:
+    """Jobs upsert Fanout's search attributes; without them every job would stall."""
+    try:
+        missing = await missing_search_attributes(client)
+    except RPCError as err:
+        log.warning("Could not check search attributes (%s); assuming they exist.", err.message)
+        return
+    if missing:
+        flags = " ".join(f"--name {m.split('=')[0]} --type {m.split('=')[1]}" for m in missing)
+        raise SystemExit(
+            f"Namespace {client.namespace!r} lacks the search attributes {', '.join(missing)}. "
+            f"Register each with: temporal operator search-attribute create {flags}"
+        )
+
+
+async def serve(workers: Sequence[Worker], stop: asyncio.Event) -> None:
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*runs, stopped], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    for task in done - {stopped}:
+        task.result()  # a worker that stopped by itself: surface its error
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--actions",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="serve only action types matching GLOB (repeatable), e.g. 'http.*'",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="do not serve action types matching GLOB (repeatable)",
+    )
+    parser.add_argument(
+        "--workflows",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run JobWorkflow too (default: yes unless --actions is given)",
+    )
+    parser.add_argument(
+        "--list-actions",
+        action="store_true",
+        help="print the action types and their task queues, then exit",
+    )
+    args = parser.parse_args(argv)
+    run_workflows = args.workflows if args.workflows is not None else not args.actions
+
+    if args.list_actions:
+        for d in registry.select(args.actions, args.exclude):
+            print(f"{d.type:16} {d.task_queue(settings.task_queue):24} {d.description}")
+        return
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        queues = plan_queues(
+            settings, actions=args.actions, exclude=args.exclude, workflows=run_workflows
+        )
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    client = await connect(settings)
+    if run_workflows:
+        await check_search_attributes(client)
+    workers = build_workers(client, settings, queues, run_workflows)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    for queue, definitions in queues.items():
+        served = (["JobWorkflow"] if run_workflows and queue == settings.task_queue else []) + [
+            d.type for d in definitions
+        ]
+        log.info(
+            "Serving task queue %s on %s: %s", queue, settings.temporal_target, ", ".join(served)
+        )
+    await serve(workers, stop)
+    log.info("Worker stopped.")
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        exit_process(130)
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        exit_process(stop.code if isinstance(stop.code, int) else 1)
+    exit_process(0)
