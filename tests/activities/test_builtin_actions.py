@@ -1,0 +1,225 @@
+"""Built-in actions run through their Temporal activity, as a worker would run them."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities import registry
+from activities.registry import ActionDefinition
+from fanout.settings import settings
+from workflows.contract import ActionInput, ActionOutcome
+
+
+class Run:
+    """Runs one action's activity in an ActivityEnvironment and keeps its heartbeats."""
+
+    def __init__(self, attempt: int = 1) -> None:
+        self.env = ActivityEnvironment()
+        self.env.info = dataclasses.replace(self.env.info, attempt=attempt)
+        self.heartbeats: list[dict[str, Any]] = []
+        self.env.on_heartbeat = lambda *details: self.heartbeats.append(details[0])
+
+    async def __call__(self, action_type: str, **params: Any) -> ActionOutcome:
+        definition = registry.get(action_type)
+        assert definition is not None
+        return await self.call(definition, params)
+
+    async def call(self, definition: ActionDefinition, params: dict[str, Any]) -> ActionOutcome:
+        action = ActionInput(job_id="job-1", name="a", params=params)
+        outcome: ActionOutcome = await self.env.run(definition.temporal_activity, action)
+        return outcome
+
+
+async def failure(action_type: str, attempt: int = 1, **params: Any) -> ApplicationError:
+    with pytest.raises(ApplicationError) as raised:
+        await Run(attempt)(action_type, **params)
+    return raised.value
+
+
+async def test_sleep_reports_rising_progress_and_its_attempt() -> None:
+    run = Run(attempt=2)
+    outcome = await run("demo.sleep", seconds=0.7)
+    assert outcome == ActionOutcome(result={"slept_s": 0.7, "attempt": 2}, attempt=2)
+    percents = [h["percent"] for h in run.heartbeats]
+    assert len(percents) >= 2
+    assert percents == sorted(percents)
+    assert 0 < percents[0] < percents[-1] < 100
+
+
+async def test_sleep_fails_planned_attempts_then_succeeds() -> None:
+    err = await failure("demo.sleep", attempt=1, seconds=0, fail_first_attempts=2)
+    assert err.type == "PlannedFailure"
+    assert not err.non_retryable
+    assert err.details == ({"attempt": 1},)
+    outcome = await Run(attempt=3)("demo.sleep", seconds=0, fail_first_attempts=2)
+    assert outcome.attempt == 3
+
+
+async def test_sleep_permanent_failure_is_not_retryable() -> None:
+    err = await failure("demo.sleep", seconds=0, fail_permanently=True)
+    assert err.non_retryable
+    assert "not retried" in err.message
+
+
+async def test_cancellation_reaches_a_sleeping_action() -> None:
+    run = Run()
+    task = asyncio.create_task(run("demo.sleep", seconds=30))
+    await asyncio.sleep(0.5)
+    run.env.cancel()
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 2
+    assert run.heartbeats  # it was reporting progress, which is where the cancel arrives
+
+
+async def test_invalid_params_name_the_field_and_are_not_retried() -> None:
+    err = await failure("demo.sleep", seconds=-1, colour="red")
+    assert err.type == registry.INVALID_PARAMS
+    assert err.non_retryable
+    assert "seconds: Input should be greater than or equal to 0" in err.message
+    assert "colour: Extra inputs are not permitted" in err.message
+
+
+async def test_text_stats_counts_and_ranks_words() -> None:
+    outcome = await Run()("text.stats", text="The cat saw the dog.\nThe end")
+    assert outcome.result == {
+        "lines": 2,
+        "words": 7,
+        "characters": 28,
+        "top_words": [["the", 3], ["cat", 1], ["saw", 1], ["dog", 1], ["end", 1]],
+    }
+
+
+class BigParams(BaseModel):
+    size: int
+
+
+async def big(params: BigParams) -> dict[str, str]:
+    return {"blob": "x" * params.size}
+
+
+BIG = ActionDefinition(type="test.big", fn=big, params_model=BigParams, description="big")
+
+
+async def test_results_over_the_cap_are_truncated_with_a_marker() -> None:
+    small = await Run().call(BIG, {"size": 100})
+    assert small.result == {"blob": "x" * 100}
+    huge = await Run().call(BIG, {"size": 100_000})
+    assert huge.result["truncated"] is True
+    assert huge.result["size_bytes"] == 100_000 + len('{"blob":""}')
+    assert huge.result["preview"].startswith('{"blob":"xxx')
+    assert len(huge.result["preview"]) <= settings.result_max_bytes
+
+
+@pytest.fixture
+def files_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "files"
+    root.mkdir()
+    monkeypatch.setattr(settings, "files_root", root)
+    return root
+
+
+async def test_sha256_hashes_in_chunks_with_progress(files_root: Path) -> None:
+    data = bytes(range(256)) * (3 * 4096 + 100)  # a bit over 3 chunks
+    (files_root / "sub").mkdir()
+    (files_root / "sub" / "data.bin").write_bytes(data)
+    run = Run()
+    outcome = await run("file.sha256", path="sub/data.bin")
+    assert outcome.result == {
+        "path": "sub/data.bin",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+    }
+    assert [h["percent"] for h in run.heartbeats][-1] == 100
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "/etc/passwd", "sub/../../outside.txt"])
+async def test_sha256_refuses_paths_outside_the_root(files_root: Path, path: str) -> None:
+    (files_root.parent / "outside.txt").write_text("secret")
+    err = await failure("file.sha256", path=path)
+    assert err.type == "PathOutsideRoot"
+    assert err.non_retryable
+
+
+async def test_sha256_missing_file_is_a_clear_final_error(files_root: Path) -> None:
+    err = await failure("file.sha256", path="nope.txt")
+    assert (err.type, err.non_retryable) == ("FileNotFound", True)
+    assert "nope.txt" in err.message
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            time.sleep(2)
+        code = int(self.path.strip("/")) if self.path.strip("/").isdigit() else 200
+        body = b"hello world"
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def web_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setattr(settings, "http_allow_private", True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_fetch_reports_status_size_and_time(web_server: str) -> None:
+    outcome = await Run()("http.fetch", url=f"{web_server}/ok")
+    result = outcome.result
+    assert (result["status"], result["size_bytes"]) == (200, 11)
+    assert result["content_type"] == "text/plain"
+    assert result["elapsed_ms"] > 0
+
+
+async def test_fetch_client_errors_are_final_server_errors_retry(web_server: str) -> None:
+    not_found = await failure("http.fetch", url=f"{web_server}/404")
+    assert (not_found.type, not_found.non_retryable) == ("HttpClientError", True)
+    assert "404" in not_found.message
+    unavailable = await failure("http.fetch", url=f"{web_server}/503")
+    assert (unavailable.type, unavailable.non_retryable) == ("HttpServerError", False)
+
+
+async def test_fetch_timeout_is_retryable(web_server: str) -> None:
+    err = await failure("http.fetch", url=f"{web_server}/slow", timeout_s=0.3)
+    assert (err.type, err.non_retryable) == ("HttpTimeout", False)
+
+
+async def test_fetch_refuses_private_addresses_by_default(
+    web_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "http_allow_private", False)
+    err = await failure("http.fetch", url=f"{web_server}/ok")
+    assert (err.type, err.non_retryable) == ("AddressNotAllowed", True)
+    assert "FANOUT_HTTP_ALLOW_PRIVATE" in err.message
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "not a url"])
+async def test_fetch_refuses_other_schemes(url: str) -> None:
+    err = await failure("http.fetch", url=url)
+    assert err.type == registry.INVALID_PARAMS
+    assert "url" in err.message

@@ -1,0 +1,107 @@
+"""`python worker.py` as operators run it: serves jobs, splits into pools, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import unique
+from tests.processes import Proc, clean_env
+from workflows.contract import JobStatus, Status
+
+pytestmark = pytest.mark.integration
+
+
+def worker_env(dev_env: WorkflowEnvironment, queue: str, **extra: str) -> dict[str, str]:
+    return clean_env(
+        FANOUT_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        FANOUT_TASK_QUEUE=queue,
+        FANOUT_WORKER_SHUTDOWN_GRACE_S="1",
+        **extra,
+    )
+
+
+async def run_job(client: Client, queue: str, actions: list[dict[str, Any]]) -> JobStatus:
+    handle = await client.start_workflow(
+        "JobWorkflow", {"actions": actions}, id=unique("job"), task_queue=queue,
+        result_type=JobStatus,
+    )  # fmt: skip
+    result: JobStatus = await asyncio.wait_for(handle.result(), 30)
+    return result
+
+
+async def test_worker_serves_jobs_and_stops_cleanly_on_sigterm(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    queue = unique("proc")
+    proc = await Proc.python("worker.py", env=worker_env(dev_env, queue))
+    try:
+        await proc.wait_for_line(f"Serving task queue {queue} ", timeout=30)
+        await proc.wait_for_line(f"Serving task queue {queue}-http ", timeout=5)
+        status = await run_job(
+            dev_env.client, queue,
+            [{"type": "demo.sleep", "params": {"seconds": 0.1}},
+             {"type": "text.stats", "params": {"text": "a b"}}],
+        )  # fmt: skip
+        assert status.status is Status.COMPLETED
+        # A long action is running when SIGTERM arrives: the worker still stops promptly.
+        await dev_env.client.start_workflow(
+            "JobWorkflow", {"actions": [{"type": "demo.sleep", "params": {"seconds": 60}}]},
+            id=unique("job"), task_queue=queue,
+        )  # fmt: skip
+        await asyncio.sleep(1)
+        assert await proc.stop(signal.SIGTERM, timeout=15) == 0
+        assert "Worker stopped." in proc.output
+    finally:
+        await proc.kill()
+
+
+async def test_split_pools_share_one_job(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """One worker runs workflows and all but http.*; another only http.* on its own queue."""
+    queue = unique("pools")
+    env = worker_env(dev_env, queue, FANOUT_HTTP_ALLOW_PRIVATE="true")
+    main = await Proc.python("worker.py", "--exclude", "http.*", env=env)
+    http = await Proc.python("worker.py", "--actions", "http.*", env=env)
+    site = await asyncio.start_server(_answer_ok, "127.0.0.1", 0)
+    port = site.sockets[0].getsockname()[1]
+    try:
+        await main.wait_for_line("Serving task queue", timeout=30)
+        await http.wait_for_line("Serving task queue", timeout=30)
+        status = await run_job(
+            dev_env.client, queue,
+            [{"name": "stats", "type": "text.stats", "params": {"text": "x"}},
+             {"name": "fetch", "type": "http.fetch",
+              "params": {"url": f"http://127.0.0.1:{port}/"}}],
+        )  # fmt: skip
+        assert status.status is Status.COMPLETED, status.actions
+        assert next(line for line in main.lines if "Serving" in line).endswith(
+            "JobWorkflow, demo.sleep, file.sha256, text.stats"
+        )
+        (served,) = [line for line in http.lines if "Serving" in line]
+        assert f"Serving task queue {queue}-http " in served
+        assert served.endswith(": http.fetch")
+    finally:
+        site.close()
+        await main.kill()
+        await http.kill()
+
+
+async def test_worker_that_would_serve_nothing_says_so(dev_env: WorkflowEnvironment) -> None:
+    proc = await Proc.python("worker.py", "--actions", "nope.*", env=worker_env(dev_env, "x"))
+    assert await proc.exit_code() == 1
+    assert "would serve nothing" in proc.output
+    assert "demo.sleep" in proc.output
+
+
+async def _answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    await writer.drain()
+    writer.close()

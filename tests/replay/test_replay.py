@@ -1,0 +1,29 @@
+"""Recorded histories of real jobs must replay: a non-deterministic workflow change fails here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.job import JobWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_are_committed() -> None:
+    assert {p.stem for p in HISTORIES} >= {"mixed_outcomes", "fail_fast_limited", "cancelled"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_history_replays(path: Path) -> None:
+    text = path.read_text()
+    events = json.loads(text)["events"]
+    assert any(e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" for e in events)
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+    replayer = Replayer(workflows=[JobWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)

@@ -1,0 +1,321 @@
+"""JobWorkflow on the time-skipping test server: fan-out, retries, failures, limits, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import registry
+from tests.conftest import unique
+from workflows.contract import ActionInput, ActionOutcome, JobStatus, Status
+from workflows.job import JobWorkflow
+
+REAL = {d.type: d.temporal_activity for d in registry.all_definitions()}
+
+
+class FakeSleep:
+    """Stands in for `demo.sleep` and records what the workflow made it do.
+
+    params: `seconds` (heartbeats while it waits), `barrier` (wait until that many calls are
+    running at once), `fail_permanently` (non-retryable error).
+    """
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.max_running = 0
+        self.started: list[str] = []
+        self.cancelled: list[str] = []
+        self.changed = asyncio.Condition()
+
+    def activity(self) -> Callable[..., Any]:
+        @activity.defn(name="demo.sleep")
+        async def sleep(action: ActionInput) -> ActionOutcome:
+            params = action.params
+            async with self.changed:
+                self.running += 1
+                self.max_running = max(self.max_running, self.running)
+                self.started.append(action.name)
+                self.changed.notify_all()
+            try:
+                if "barrier" in params:
+                    async with self.changed:
+                        await asyncio.wait_for(
+                            self.changed.wait_for(lambda: self.running >= params["barrier"]), 10
+                        )
+                deadline = asyncio.get_running_loop().time() + params.get("seconds", 0)
+                while asyncio.get_running_loop().time() < deadline:
+                    activity.heartbeat({"percent": 0})
+                    await asyncio.sleep(0.05)
+                if params.get("fail_permanently"):
+                    raise ApplicationError(
+                        "broken on purpose", {"attempt": 1}, type="Planned", non_retryable=True
+                    )
+                return ActionOutcome(result={"name": action.name}, attempt=1)
+            except asyncio.CancelledError:
+                self.cancelled.append(action.name)
+                raise
+            finally:
+                async with self.changed:
+                    self.running -= 1
+                    self.changed.notify_all()
+
+        return sleep
+
+
+@asynccontextmanager
+async def job_worker(env: WorkflowEnvironment, activities: Sequence[Callable[..., Any]]):
+    queue = unique("wf-test")
+    async with Worker(env.client, task_queue=queue, workflows=[JobWorkflow], activities=activities):
+        yield queue
+
+
+async def start(client: Client, queue: str, request: dict[str, Any]) -> WorkflowHandle[Any, Any]:
+    """Start a job the way any client can: by workflow name with a plain JSON-able payload."""
+    return await client.start_workflow(
+        "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
+    )
+
+
+async def run_job(
+    env: WorkflowEnvironment, request: dict[str, Any], activities: Sequence[Callable[..., Any]]
+) -> JobStatus:
+    async with job_worker(env, activities) as queue:
+        handle = await start(env.client, queue, request)
+        result: JobStatus = await handle.result()
+        return result
+
+
+def by_name(status: JobStatus) -> dict[str, Any]:
+    return {a.name: a for a in status.actions}
+
+
+async def test_actions_run_in_parallel(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeSleep()
+    # Each call waits until all four run at once: run one at a time, it would never finish.
+    request = {"actions": [{"type": "demo.sleep", "params": {"barrier": 4}} for _ in range(4)]}
+    status = await run_job(time_skipping_env, request, [fake.activity()])
+    assert status.status is Status.COMPLETED
+    assert fake.max_running == 4
+    assert [a.result for a in status.actions] == [{"name": f"demo.sleep#{i}"} for i in (1, 2, 3, 4)]
+    assert status.progress.completed == 4
+    assert status.progress.percent == 100
+
+
+async def test_max_parallel_is_honoured(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeSleep()
+    request = {
+        "actions": [{"type": "demo.sleep", "params": {"seconds": 0.2}} for _ in range(5)],
+        "max_parallel": 2,
+    }
+    status = await run_job(time_skipping_env, request, [fake.activity()])
+    assert status.status is Status.COMPLETED
+    assert fake.max_running == 2
+    assert len(fake.started) == 5
+
+
+async def test_retries_until_success_and_counts_attempts(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {
+        "actions": [
+            {"name": "flaky", "type": "demo.sleep",
+             "params": {"seconds": 0, "fail_first_attempts": 2}},
+            {"name": "steady", "type": "demo.sleep", "params": {"seconds": 0}},
+        ]
+    }  # fmt: skip
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"]])
+    actions = by_name(status)
+    assert status.status is Status.COMPLETED
+    assert actions["flaky"].attempts == 3
+    assert actions["flaky"].result == {"slept_s": 0.0, "attempt": 3}
+    assert actions["steady"].attempts == 1
+    assert actions["flaky"].finished_at >= actions["flaky"].started_at
+
+
+async def test_retry_override_limits_attempts(time_skipping_env: WorkflowEnvironment) -> None:
+    request = {
+        "actions": [
+            {"type": "demo.sleep", "params": {"seconds": 0, "fail_first_attempts": 5},
+             "retry": {"max_attempts": 2, "initial_interval_s": 0.1}},
+        ]
+    }  # fmt: skip
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"]])
+    (action,) = status.actions
+    assert status.status is Status.FAILED
+    assert action.status is Status.FAILED
+    assert action.attempts == 2
+    assert "Planned failure on attempt 2" in (action.error or "")
+
+
+async def test_non_retryable_error_fails_at_once_and_others_keep_results(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {
+        "actions": [
+            {"name": "broken", "type": "demo.sleep",
+             "params": {"seconds": 0, "fail_permanently": True}},
+            {"name": "stats", "type": "text.stats", "params": {"text": "to be or not to be"}},
+            {"name": "nap", "type": "demo.sleep", "params": {"seconds": 0.3}},
+        ]
+    }  # fmt: skip
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"], REAL["text.stats"]])
+    actions = by_name(status)
+    assert status.status is Status.FAILED
+    assert actions["broken"].status is Status.FAILED
+    assert actions["broken"].attempts == 1
+    assert "not retried" in (actions["broken"].error or "")
+    assert actions["stats"].status is Status.COMPLETED
+    assert actions["stats"].result["words"] == 6
+    assert actions["nap"].status is Status.COMPLETED
+    assert status.progress.model_dump() == {
+        "total": 3, "pending": 0, "running": 0, "completed": 2, "failed": 1, "cancelled": 0,
+        "percent": 100,
+    }  # fmt: skip
+
+
+async def test_tolerated_failures_let_the_job_complete(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {
+        "actions": [
+            {"type": "demo.sleep", "params": {"seconds": 0, "fail_permanently": True}},
+            {"type": "demo.sleep", "params": {"seconds": 0}},
+        ],
+        "tolerated_failures": 1,
+    }
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"]])
+    assert status.status is Status.COMPLETED
+    assert [a.status for a in status.actions] == [Status.FAILED, Status.COMPLETED]
+
+
+async def test_fail_fast_cancels_the_rest(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeSleep()
+    request = {
+        "actions": [
+            {"name": "slow", "type": "demo.sleep", "params": {"seconds": 60}},
+            {"name": "broken", "type": "demo.sleep",
+             "params": {"seconds": 0.2, "fail_permanently": True}},
+            {"name": "queued", "type": "demo.sleep", "params": {"seconds": 60}},
+        ],
+        "failure_policy": "fail_fast",
+        "max_parallel": 2,
+    }  # fmt: skip
+    status = await run_job(time_skipping_env, request, [fake.activity()])
+    actions = by_name(status)
+    assert status.status is Status.FAILED
+    assert actions["broken"].status is Status.FAILED
+    assert actions["slow"].status is Status.CANCELLED
+    assert actions["queued"].status is Status.CANCELLED
+    assert actions["queued"].attempts == 0
+    assert "queued" not in fake.started
+
+
+async def test_cancel_keeps_finished_results_and_reaches_running_actions(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeSleep()
+    request = {
+        "actions": [
+            {"name": "quick", "type": "text.stats", "params": {"text": "hello"}},
+            {"name": "long", "type": "demo.sleep", "params": {"seconds": 60}},
+        ]
+    }
+    async with job_worker(time_skipping_env, [fake.activity(), REAL["text.stats"]]) as queue:
+        handle = await start(time_skipping_env.client, queue, request)
+        status = await wait_for_status(
+            handle, lambda s: s.progress.completed == 1 and "long" in fake.started
+        )
+        assert status.status is Status.RUNNING
+        await handle.cancel()
+        final: JobStatus = await handle.result()
+        async with fake.changed:
+            await asyncio.wait_for(fake.changed.wait_for(lambda: fake.running == 0), 10)
+    actions = by_name(final)
+    assert final.status is Status.CANCELLED
+    assert actions["quick"].status is Status.COMPLETED
+    assert actions["quick"].result["words"] == 1
+    assert actions["long"].status is Status.CANCELLED
+    assert fake.cancelled == ["long"]
+    assert final.finished_at is not None
+
+
+async def test_unknown_type_and_bad_params_fail_at_once_with_a_reason(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {
+        "actions": [
+            {"name": "typo", "type": "demo.slep"},
+            {"name": "bad", "type": "demo.sleep", "params": {"seconds": "soon"}},
+            {"name": "good", "type": "text.stats", "params": {"text": "ok"}},
+        ]
+    }
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"], REAL["text.stats"]])
+    actions = by_name(status)
+    assert status.status is Status.FAILED
+    assert actions["typo"].status is Status.FAILED
+    assert actions["typo"].attempts == 0
+    assert "Unknown action type 'demo.slep'" in (actions["typo"].error or "")
+    assert "demo.sleep" in (actions["typo"].error or "")
+    assert actions["bad"].attempts == 1
+    assert "seconds" in (actions["bad"].error or "")
+    assert actions["good"].status is Status.COMPLETED
+
+
+async def test_status_query_shows_progress_and_version_grows(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeSleep()
+    request = {
+        "actions": [
+            {"name": "fast", "type": "demo.sleep", "params": {"seconds": 0}},
+            {"name": "slow", "type": "demo.sleep", "params": {"seconds": 1.5}},
+        ],
+        "labels": {"team": "search"},
+        "owner": "ana",
+    }
+    async with job_worker(time_skipping_env, [fake.activity()]) as queue:
+        handle = await start(time_skipping_env.client, queue, request)
+        running = await wait_for_status(handle, lambda s: s.progress.completed == 1)
+        again = await handle.query("status", result_type=JobStatus)
+        final: JobStatus = await handle.result()
+    assert running.status is Status.RUNNING
+    assert running.progress.running == 1
+    assert running.progress.percent == 50
+    assert by_name(running)["slow"].status is Status.RUNNING
+    assert again.version == running.version  # nothing changed, same version
+    assert final.version > running.version
+    assert final.job_id == handle.id
+    assert (final.owner, final.labels) == ("ana", {"team": "search"})
+    assert final.created_at <= final.updated_at == final.finished_at
+
+
+async def test_invalid_request_fails_the_job_instead_of_hanging(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    async with job_worker(time_skipping_env, []) as queue:
+        handle = await start(time_skipping_env.client, queue, {"actions": []})
+        with pytest.raises(WorkflowFailureError) as failure:
+            await asyncio.wait_for(handle.result(), 30)
+    assert "at least 1 item" in str(failure.value.cause)
+
+
+async def wait_for_status(
+    handle: WorkflowHandle[Any, Any], predicate: Callable[[JobStatus], bool]
+) -> JobStatus:
+    async def poll() -> JobStatus:
+        while True:
+            status: JobStatus = await handle.query("status", result_type=JobStatus)
+            if predicate(status):
+                return status
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(poll(), 20)
