@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
@@ -30,6 +31,17 @@ from fanout.temporal import connect, exit_process, missing_search_attributes
 from workflows.job import JobWorkflow
 
 log = logging.getLogger("fanout.worker")
+
+
+class ExpectedFailuresWithoutTraceback(logging.Filter):
+    """An action's deliberate ApplicationError is logged as one line; bugs keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ApplicationError) and error.__cause__ is None:
+            record.msg = f"{record.msg}: {error.type}: {error.message}"
+            record.exc_info = None
+        return True
 
 
 def plan_queues(
@@ -142,6 +154,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("temporalio.activity").addFilter(ExpectedFailuresWithoutTraceback())
     try:
         queues = plan_queues(
             settings, actions=args.actions, exclude=args.exclude, workflows=run_workflows

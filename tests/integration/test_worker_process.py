@@ -46,9 +46,15 @@ async def test_worker_serves_jobs_and_stops_cleanly_on_sigterm(
         status = await run_job(
             dev_env.client, queue,
             [{"type": "demo.sleep", "params": {"seconds": 0.1}},
-             {"type": "text.stats", "params": {"text": "a b"}}],
+             {"type": "text.stats", "params": {"text": "a b"}},
+             {"type": "demo.sleep", "params": {"seconds": 0, "fail_permanently": True}}],
         )  # fmt: skip
-        assert status.status is Status.COMPLETED
+        assert [a.status for a in status.actions] == [
+            Status.COMPLETED, Status.COMPLETED, Status.FAILED
+        ]  # fmt: skip
+        # A deliberate failure is one readable log line, not a traceback.
+        await proc.wait_for_line("PlannedFailure: Planned permanent failure", timeout=5)
+        assert "Traceback" not in proc.output
         # A long action is running when SIGTERM arrives: the worker still stops promptly.
         await dev_env.client.start_workflow(
             "JobWorkflow", {"actions": [{"type": "demo.sleep", "params": {"seconds": 60}}]},
