@@ -61,15 +61,14 @@ class ActionSpec(_Input):
     )
 
 
-class JobRequest(_Input):
-    """Input of `JobWorkflow`. Only `actions[].type` is required."""
+class JobSpec(_Input):
+    """What a caller asks for: actions and how to run them. Only `actions[].type` is required."""
 
     actions: list[ActionSpec] = Field(min_length=1)
     failure_policy: Literal["continue", "fail_fast"] = "continue"
     tolerated_failures: int = Field(0, ge=0, description="Failed actions a COMPLETED job may have.")
     max_parallel: int | None = Field(None, ge=1, description="Actions running at once; null: all.")
     labels: dict[str, str] = Field(default_factory=dict)
-    owner: str = Field("", max_length=200, description="Set by the API from the caller's key.")
 
     @field_validator("labels")
     @classmethod
@@ -84,7 +83,7 @@ class JobRequest(_Input):
         return labels
 
     @model_validator(mode="after")
-    def _name_every_action(self) -> JobRequest:
+    def _name_every_action(self) -> JobSpec:
         taken: set[str] = set()
         for a in self.actions:
             if a.name is not None:
@@ -128,6 +127,22 @@ class ActionState(BaseModel):
     error: str | None = None
 
 
+class Resume(BaseModel):
+    """What a retry run takes over from the run before it (set by the API's retry)."""
+
+    previous_run_id: str
+    created_at: datetime
+    version: int = Field(description="Last version of the previous run; this run continues it.")
+    completed: list[ActionState] = Field(description="Actions that completed; not run again.")
+
+
+class JobRequest(JobSpec):
+    """Input of `JobWorkflow`: the spec plus what only the API sets."""
+
+    owner: str = Field("", max_length=200, description="Set by the API from the caller's key.")
+    resume: Resume | None = None
+
+
 class JobStatus(BaseModel):
     """Answer of the `status` query and the workflow's result."""
 
@@ -141,6 +156,9 @@ class JobStatus(BaseModel):
     progress: Progress
     actions: list[ActionState]
     version: int = Field(description="Grows by one on every change of this job.")
+    error: str | None = Field(
+        None, description="Why the job as a whole stopped, when no single action explains it."
+    )
 
 
 class ActionInput(BaseModel):

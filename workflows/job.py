@@ -50,16 +50,24 @@ class JobWorkflow:
     @workflow.init
     def __init__(self, request: JobRequest) -> None:
         self._request = request
-        self._actions = [ActionState(name=a.name or a.type, type=a.type) for a in request.actions]
-        total = len(self._actions)
-        self._progress = Progress(total=total, pending=total)
+        resume = request.resume
+        carried = {a.name: a for a in resume.completed} if resume else {}
+        names = [a.name or a.type for a in request.actions]  # always set by validation
+        self._actions = [
+            carried.get(name) or ActionState(name=name, type=a.type)
+            for name, a in zip(names, request.actions, strict=True)
+        ]
+        total, done = len(self._actions), sum(a.status is Status.COMPLETED for a in self._actions)
+        self._progress = Progress(
+            total=total, pending=total - done, completed=done, percent=100 * done // total
+        )
         self._status = Status.RUNNING
-        self._version = 1
-        self._created_at = workflow.info().workflow_start_time
-        self._updated_at = self._created_at
+        self._version = resume.version + 1 if resume else 1
+        self._created_at = resume.created_at if resume else workflow.info().workflow_start_time
+        self._updated_at = workflow.info().workflow_start_time
         self._finished_at: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._upserted_percent = 0
+        self._upserted_percent = self._progress.percent
 
     @workflow.run
     async def run(self, request: JobRequest) -> JobStatus:
@@ -68,7 +76,7 @@ class JobWorkflow:
                 sa.JOB_STATUS.value_set(self._status.value),
                 sa.JOB_OWNER.value_set(request.owner),
                 sa.JOB_ACTION_COUNT.value_set(self._progress.total),
-                sa.JOB_PROGRESS.value_set(0),
+                sa.JOB_PROGRESS.value_set(self._progress.percent),
             ]
         )
         workflow.set_current_details(summarize(self._progress, self._status))
@@ -76,6 +84,7 @@ class JobWorkflow:
         self._tasks = [
             asyncio.create_task(self._run_action(spec, state, slots))
             for spec, state in zip(request.actions, self._actions, strict=True)
+            if state.status is Status.PENDING
         ]
         cancelled = False
         try:

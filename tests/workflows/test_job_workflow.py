@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities import registry
 from tests.conftest import unique
-from workflows.contract import ActionInput, ActionOutcome, JobStatus, Status
+from workflows.contract import ActionInput, ActionOutcome, ActionState, JobStatus, Status
 from workflows.job import JobWorkflow
 
 REAL = {d.type: d.temporal_activity for d in registry.all_definitions()}
@@ -296,6 +297,33 @@ async def test_status_query_shows_progress_and_version_grows(
     assert final.job_id == handle.id
     assert (final.owner, final.labels) == ("ana", {"team": "search"})
     assert final.created_at <= final.updated_at == final.finished_at
+
+
+async def test_a_resumed_run_keeps_completed_actions_and_runs_the_rest(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeSleep()
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    done = ActionState(
+        name="done", type="demo.sleep", status=Status.COMPLETED, attempts=2,
+        started_at=created, finished_at=created, result={"kept": True},
+    )  # fmt: skip
+    request = {
+        "actions": [
+            {"name": "done", "type": "demo.sleep", "params": {"seconds": 0}},
+            {"name": "again", "type": "demo.sleep", "params": {"seconds": 0}},
+        ],
+        "resume": {"previous_run_id": "r1", "created_at": created, "version": 40,
+                   "completed": [done.model_dump(mode="json")]},
+    }  # fmt: skip
+    status = await run_job(time_skipping_env, request, [fake.activity()])
+    actions = by_name(status)
+    assert fake.started == ["again"]
+    assert actions["done"] == done
+    assert actions["again"].status is Status.COMPLETED
+    assert status.status is Status.COMPLETED
+    assert status.created_at == created
+    assert status.version > 40
 
 
 async def test_invalid_request_fails_the_job_instead_of_hanging(
