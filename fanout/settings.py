@@ -30,6 +30,23 @@ class Settings(BaseSettings):
     dev_ui_port: int = Field(8233, ge=1, le=65535)
     data_dir: Path = Path(".data")
 
+    # API
+    api_keys: str = Field(
+        "", description="Comma-separated `user:key` or `user:key:admin` entries.", repr=False
+    )
+    api_keys_file: Path | None = Field(None, description="One `user:key[:admin]` per line.")
+    dev_token: str | None = Field(
+        None, description="Key of the admin user `dev` (make run sets one up).", repr=False
+    )
+    max_actions_per_job: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    temporal_rpc_timeout_s: float = Field(5.0, gt=0)
+
+    # Status hub: one poller per watched job, shared by all viewers
+    hub_poll_interval_s: float = Field(0.15, gt=0)
+    hub_max_concurrent_calls: int = Field(32, ge=1)
+    hub_finished_cache_size: int = Field(2000, ge=1)
+
     # Actions
     result_max_bytes: int = Field(4096, ge=256, description="Larger results are truncated.")
     files_root: Path | None = Field(

@@ -2,7 +2,12 @@
 
 from typing import Any
 
-from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 
 JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 JOB_OWNER = SearchAttributeKey.for_keyword("JobOwner")
@@ -16,3 +21,15 @@ CLI_TYPE_NAMES = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
     SearchAttributeIndexedValueType.INT: "Int",
 }
+
+
+def at_start(owner: str, action_count: int, percent: int = 0) -> TypedSearchAttributes:
+    """A job's attributes when a client starts it, so it is listed before its first task."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(JOB_OWNER, owner),
+            SearchAttributePair(JOB_STATUS, "RUNNING"),
+            SearchAttributePair(JOB_ACTION_COUNT, action_count),
+            SearchAttributePair(JOB_PROGRESS, percent),
+        ]
+    )

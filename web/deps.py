@@ -1,0 +1,71 @@
+"""Dependencies shared by the routes: the caller, the hub, job operations, the job itself."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fanout.settings import Settings
+from web.auth import ApiKeys, User
+from web.status_hub import JobNotFound, Snapshot, StatusHub
+from web.temporal_jobs import JobOperations
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_hub(request: Request) -> StatusHub:
+    hub: StatusHub = request.app.state.hub
+    return hub
+
+
+def get_operations(request: Request) -> JobOperations:
+    operations: JobOperations = request.app.state.operations
+    return operations
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    keys: ApiKeys = request.app.state.api_keys
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Missing API key: send the header 'Authorization: Bearer <key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user = keys.user_for(credentials.credentials)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "This API key is not valid; check FANOUT_TOKEN or ask for a key.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+Hub = Annotated[StatusHub, Depends(get_hub)]
+Operations = Annotated[JobOperations, Depends(get_operations)]
+JobId = Annotated[str, Path(min_length=1, max_length=200, description="The job's id.")]
+
+
+async def visible_job(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
+    """The job's current snapshot, or 404 if it does not exist or belongs to someone else."""
+    try:
+        snapshot = await hub.snapshot(job_id)
+    except JobNotFound:
+        snapshot = None
+    if snapshot is None or not user.may_see(snapshot.owner):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job {job_id!r} not found.")
+    return snapshot
+
+
+VisibleJob = Annotated[Snapshot, Depends(visible_job)]

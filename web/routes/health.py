@@ -1,0 +1,53 @@
+"""/healthz (the process is alive) and /readyz (Temporal answers and a worker polls)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request, Response, status
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from web.deps import get_settings
+from web.errors import RETRY_AFTER_S
+from web.schemas import Problem, Readiness
+
+router = APIRouter(tags=["health"])
+
+POLLER_SEEN_WITHIN = timedelta(minutes=1)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive (it does not check Temporal)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"model": Problem, "description": "Not ready."}})
+async def readyz(request: Request, response: Response) -> Readiness | Problem:
+    """Ready when Temporal answers and a worker polls the jobs' task queue."""
+    client: Client = request.app.state.temporal
+    settings = get_settings(request)
+    try:
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=settings.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+            timeout=timedelta(seconds=2),
+        )
+    except Exception:
+        return _not_ready(response, f"Temporal at {settings.temporal_target} does not answer.")
+    recent = datetime.now(UTC) - POLLER_SEEN_WITHIN
+    if not any(p.last_access_time.ToDatetime(tzinfo=UTC) > recent for p in answer.pollers):
+        return _not_ready(response, f"No worker polls task queue {settings.task_queue!r}.")
+    return Readiness(temporal="ok", worker="ok")
+
+
+def _not_ready(response: Response, detail: str) -> Problem:
+    response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return Problem(detail=detail)

@@ -1,0 +1,86 @@
+"""Shapes of the API's requests and answers that are not the workflow contract itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workflows.contract import ActionState, JobStatus, Status
+
+
+class Problem(BaseModel):
+    """Every error: one sentence that says what went wrong and what to change."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where in the request, e.g. ['actions', 0, 'type'].")
+    msg: str
+    type: str
+
+
+class ValidationProblem(Problem):
+    errors: list[FieldError]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status_url: str
+    events_url: str
+
+
+class LiveActionState(ActionState):
+    """An action as the workflow reports it, plus what only Temporal's describe knows."""
+
+    attempt: int | None = Field(None, description="Attempt running now (or next, when retrying).")
+    progress: float | None = Field(None, description="Percent reported by the action's heartbeat.")
+    progress_message: str | None = None
+    last_failure: str | None = Field(None, description="Why the previous attempt failed.")
+    next_retry_at: datetime | None = Field(None, description="When the next attempt starts.")
+
+
+class JobView(JobStatus):
+    """`JobStatus` with live details for running actions."""
+
+    actions: list[LiveActionState]  # type: ignore[assignment]
+    run_id: str = Field(description="Temporal run of this job shown here (a retry adds a run).")
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    status: Status
+    owner: str
+    percent: int
+    action_count: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    jobs: list[JobSummary]
+    next_page_token: str | None = Field(None, description="Pass as page_token for the next page.")
+
+
+class RetryDefaultsOut(BaseModel):
+    max_attempts: int
+    initial_interval_s: float
+    backoff: float
+    max_interval_s: float
+
+
+class ActionType(BaseModel):
+    type: str
+    description: str
+    params_schema: dict[str, Any]
+    retry: RetryDefaultsOut
+    timeout_s: float
+    heartbeat_timeout_s: float | None
+    task_queue: str
+
+
+class Readiness(BaseModel):
+    temporal: str
+    worker: str

@@ -1,0 +1,336 @@
+"""The status hub: every viewer of a job goes through here, so Temporal sees one poller per job.
+
+GET requests, SSE and WebSocket streams and the dashboard all ask the hub. For a watched job one
+task polls Temporal every FANOUT_HUB_POLL_INTERVAL_S while the job runs and stops when it ends;
+every viewer gets the latest state from it. Each poll is one `describe` (cheap, served by the
+server); the `status` query (a round trip to a worker) runs only when the job's history grew,
+because the workflow's state cannot change without a new history event. Finished jobs come from
+the workflow's result, once, and stay cached. A global cap on concurrent Temporal calls makes
+overload slow updates down instead of failing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+from typing import Any, TypeVar
+
+from cachetools import LRUCache
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from fanout.settings import Settings
+from web.schemas import JobView, LiveActionState
+from workflows import search_attributes as sa
+from workflows.contract import JobStatus, Progress, Status
+
+log = logging.getLogger("fanout.hub")
+T = TypeVar("T")
+
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+_ENDED_AS = {
+    WorkflowExecutionStatus.TERMINATED: Status.CANCELLED,
+    WorkflowExecutionStatus.CANCELED: Status.CANCELLED,
+    WorkflowExecutionStatus.FAILED: Status.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: Status.FAILED,
+}
+
+
+class JobNotFound(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job {job_id!r} not found.")
+
+
+class TemporalUnavailable(Exception):
+    """Temporal, or the worker that answers for a job, cannot be reached right now."""
+
+
+def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
+    """The TemporalUnavailable that `err` means, if it means Temporal cannot be reached."""
+    if isinstance(err, RPCError) and (
+        err.status in _UNAVAILABLE
+        or (err.status == RPCStatusCode.UNKNOWN and "transport" in err.message)
+    ):
+        return TemporalUnavailable(f"Temporal did not answer ({err.message}).")
+    if isinstance(err, RuntimeError) and "Failed client connect" in str(err):
+        return TemporalUnavailable("Temporal cannot be reached.")
+    return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the hub knows of one job at one moment."""
+
+    view: JobView
+    status: JobStatus  # as the workflow reported it, before live details
+    owner: str
+    history_length: int
+    finished: bool
+    fetched_at: float = field(default_factory=time.monotonic)
+
+    def differs_from(self, other: Snapshot | None) -> bool:
+        return other is None or (self.view.version, self.view.actions) != (
+            other.view.version,
+            other.view.actions,
+        )
+
+
+class _Subscriber:
+    """Holds only the latest snapshot: a slow viewer skips states, it never falls behind."""
+
+    def __init__(self) -> None:
+        self._latest: Snapshot | None = None
+        self._ready = asyncio.Event()
+
+    def offer(self, snapshot: Snapshot) -> None:
+        self._latest = snapshot
+        self._ready.set()
+
+    async def next(self) -> Snapshot:
+        await self._ready.wait()
+        self._ready.clear()
+        assert self._latest is not None
+        return self._latest
+
+
+@dataclass
+class _Watch:
+    subscribers: set[_Subscriber] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class HubStats:
+    describes: int = 0
+    queries: int = 0
+    results: int = 0
+    errors: int = 0
+
+    @property
+    def temporal_calls(self) -> int:
+        return self.describes + self.queries + self.results
+
+
+class StatusHub:
+    def __init__(self, client: Client, config: Settings) -> None:
+        self._client = client
+        self._interval = config.hub_poll_interval_s
+        self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
+        self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
+        self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
+        self._fetching: dict[str, asyncio.Future[Snapshot]] = {}
+        self._watches: dict[str, _Watch] = {}
+        self.stats = HubStats()
+
+    @property
+    def pollers(self) -> int:
+        return sum(1 for w in self._watches.values() if w.task and not w.task.done())
+
+    async def snapshot(self, job_id: str) -> Snapshot:
+        """The job's state, at most one poll interval old; concurrent callers share one fetch."""
+        latest = self._latest.get(job_id)
+        if latest and (latest.finished or time.monotonic() - latest.fetched_at < self._interval):
+            return latest
+        fetching = self._fetching.get(job_id)
+        if fetching is None:
+            fetching = asyncio.ensure_future(self._fetch(job_id, latest))
+            self._fetching[job_id] = fetching
+            fetching.add_done_callback(lambda _: self._fetching.pop(job_id, None))
+        return await asyncio.shield(fetching)
+
+    def forget(self, job_id: str) -> None:
+        """Drop what is cached for a job that was just cancelled or retried."""
+        self._latest.pop(job_id, None)
+
+    async def watch(self, job_id: str) -> AsyncIterator[Snapshot]:
+        """The current state at once, then every change, ending with the final state."""
+        first = await self.snapshot(job_id)
+        yield first
+        if first.finished:
+            return
+        watch = self._watches.setdefault(job_id, _Watch())
+        subscriber = _Subscriber()
+        watch.subscribers.add(subscriber)
+        if watch.task is None or watch.task.done():
+            watch.task = asyncio.create_task(self._poll(job_id, watch))
+        if latest := self._latest.get(job_id):
+            subscriber.offer(latest)  # the poller may have moved on while `first` was sent
+        last = first
+        try:
+            while not last.finished:
+                snapshot = await subscriber.next()
+                if snapshot.differs_from(last):
+                    yield snapshot
+                # Also when equal: a job's final state may be seen (by query) before Temporal
+                # reports it closed; then the same state comes again, marked finished.
+                last = snapshot
+        finally:
+            watch.subscribers.discard(subscriber)
+            if not watch.subscribers and self._watches.get(job_id) is watch:
+                del self._watches[job_id]
+                if watch.task:
+                    watch.task.cancel()
+
+    async def close(self) -> None:
+        tasks = [w.task for w in self._watches.values() if w.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watches.clear()
+
+    async def _poll(self, job_id: str, watch: _Watch) -> None:
+        delay = self._interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                snapshot = await self.snapshot(job_id)
+            except TemporalUnavailable as err:
+                log.warning("Polling job %s: %s", job_id, err)
+                delay = min(delay * 2, 5.0)
+                continue
+            except JobNotFound:
+                return
+            except Exception:
+                log.exception("Polling job %s failed; trying again.", job_id)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = self._interval
+            for subscriber in watch.subscribers:
+                subscriber.offer(snapshot)
+            if snapshot.finished:
+                return
+
+    async def _call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
+        async with self._calls:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            try:
+                return await make()
+            except (RPCError, RuntimeError) as err:
+                if (unavailable := unavailable_error(err)) is None:
+                    raise
+                self.stats.errors += 1
+                raise unavailable from err
+
+    async def _fetch(self, job_id: str, previous: Snapshot | None) -> Snapshot:
+        handle = self._client.get_workflow_handle(job_id)
+        try:
+            description = await self._call(
+                "describes", lambda: handle.describe(rpc_timeout=self._timeout)
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                self._latest.pop(job_id, None)
+                raise JobNotFound(job_id) from None
+            raise
+        run = self._client.get_workflow_handle(
+            job_id, run_id=description.run_id, result_type=JobStatus
+        )
+        owner = description.typed_search_attributes.get(sa.JOB_OWNER) or ""
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            if (
+                previous is not None
+                and not previous.finished
+                and previous.view.run_id == description.run_id
+                and previous.history_length == description.history_length
+            ):
+                status = previous.status  # no new history event: the state cannot have changed
+            else:
+                status = await self._query(run)
+            view = await self._live_view(status, description)
+            snapshot = Snapshot(view, status, owner, description.history_length, finished=False)
+        else:
+            status = await self._final_status(run, description)
+            view = JobView.model_validate({**status.model_dump(), "run_id": description.run_id})
+            snapshot = Snapshot(view, status, owner, description.history_length, finished=True)
+        self._latest[job_id] = snapshot
+        return snapshot
+
+    async def _query(self, run: Any) -> JobStatus:
+        try:
+            status: JobStatus = await self._call(
+                "queries",
+                lambda: run.query("status", result_type=JobStatus, rpc_timeout=self._timeout),
+            )
+        except WorkflowQueryFailedError as err:
+            raise TemporalUnavailable(f"The job's worker could not answer: {err}") from err
+        return status
+
+    async def _final_status(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
+        """A finished job's status from its result; jobs that ended abnormally are patched."""
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            result: JobStatus = await self._call(
+                "results",
+                lambda: run.result(follow_runs=False, rpc_timeout=self._timeout),
+            )
+            return result
+        ended = description.status or WorkflowExecutionStatus.FAILED
+        ended_as = _ENDED_AS.get(ended, Status.FAILED)
+        reason = f"The job's workflow was {ended.name.lower().replace('_', ' ')}."
+        try:
+            status = await self._query(run)
+        except (TemporalUnavailable, RPCError):
+            status = JobStatus(
+                job_id=description.id,
+                status=ended_as,
+                created_at=description.start_time,
+                updated_at=description.close_time or description.start_time,
+                progress=Progress(),
+                actions=[],
+                version=0,
+            )
+            with contextlib.suppress(WorkflowFailureError, RPCError):
+                await run.result(follow_runs=False, rpc_timeout=self._timeout)
+        for action in status.actions:
+            if not action.status.finished:
+                action.status = ended_as
+        status.status, status.error = ended_as, reason
+        status.finished_at = description.close_time
+        return status
+
+    async def _live_view(
+        self, status: JobStatus, description: WorkflowExecutionDescription
+    ) -> JobView:
+        pending = {p.activity_id: p for p in description.raw_description.pending_activities}
+        progress = status.progress.model_copy()
+        actions = []
+        for action in status.actions:
+            live = LiveActionState.model_construct(**dict(action))
+            info = pending.get(action.name)
+            if info is not None and action.status is Status.RUNNING:
+                await self._add_live_details(live, info)
+                if live.status is Status.PENDING:
+                    progress.running -= 1
+                    progress.pending += 1
+            actions.append(live)
+        return JobView.model_construct(
+            **{**dict(status), "progress": progress, "actions": actions},
+            run_id=description.run_id,
+        )
+
+    async def _add_live_details(self, live: LiveActionState, info: PendingActivityInfo) -> None:
+        started = info.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        live.attempt = info.attempt
+        if not started and info.attempt <= 1:
+            live.status = Status.PENDING  # scheduled, but no worker has picked it up yet
+        if info.attempt > 1 and info.HasField("last_failure"):
+            live.last_failure = info.last_failure.message
+        if not started and info.attempt > 1 and info.HasField("next_attempt_schedule_time"):
+            live.next_retry_at = info.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+        if started and info.heartbeat_details.payloads:
+            (details,) = await self._client.data_converter.decode(info.heartbeat_details.payloads)
+            if isinstance(details, dict):
+                live.progress = details.get("percent")
+                live.progress_message = details.get("message")

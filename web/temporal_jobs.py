@@ -1,0 +1,206 @@
+"""What the API does to jobs in Temporal: start, cancel, retry and list them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+
+from temporalio.client import Client, WorkflowExecution
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from fanout.settings import Settings
+from web.auth import User
+from web.schemas import JobSummary
+from web.status_hub import Snapshot, StatusHub, unavailable_error
+from workflows import search_attributes as sa
+from workflows.contract import JobRequest, JobSpec, Resume, Status
+from workflows.job import JobWorkflow
+
+CREATED_AT_MEMO = "job_created_at"
+REQUEST_HASH_MEMO = "request_sha256"
+
+
+class Conflict(Exception):
+    """The job is not in a state that allows this; the message says why."""
+
+
+class IdempotencyMismatch(Exception):
+    """An Idempotency-Key was used before with a different request."""
+
+
+class JobOperations:
+    def __init__(self, client: Client, hub: StatusHub, config: Settings) -> None:
+        self._client = client
+        self._hub = hub
+        self._config = config
+        self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
+
+    async def start(self, spec: JobSpec, owner: str, idempotency_key: str | None) -> str:
+        """Start a job; with an idempotency key, the same key always means the same job."""
+        request = JobRequest.model_validate({**spec.model_dump(), "owner": owner})
+        fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+        if idempotency_key is None:
+            job_id = f"job-{uuid.uuid4().hex}"
+        else:
+            digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
+            job_id = f"job-{digest[:32]}"
+        try:
+            await self._client.start_workflow(
+                JobWorkflow.run,
+                request,
+                id=job_id,
+                task_queue=self._config.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                memo={REQUEST_HASH_MEMO: fingerprint},
+                search_attributes=sa.at_start(owner, len(spec.actions)),
+                static_summary=_summary(spec),
+                rpc_timeout=self._timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            if idempotency_key is None:
+                raise
+        if idempotency_key is not None:
+            description = await self._client.get_workflow_handle(job_id).describe(
+                rpc_timeout=self._timeout
+            )
+            if await description.memo_value(REQUEST_HASH_MEMO, None) != fingerprint:
+                raise IdempotencyMismatch(
+                    "This Idempotency-Key was already used for a different request; "
+                    "send the same request again or use a new key."
+                )
+        return job_id
+
+    async def cancel(self, job_id: str, snapshot: Snapshot) -> None:
+        if snapshot.finished or snapshot.view.status.finished:
+            raise Conflict(f"Job {job_id} already ended {snapshot.view.status}; nothing to cancel.")
+        try:
+            await self._client.get_workflow_handle(job_id).cancel(rpc_timeout=self._timeout)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise Conflict(f"Job {job_id} already ended; nothing to cancel.") from None
+        self._hub.forget(job_id)
+
+    async def retry(self, job_id: str, snapshot: Snapshot) -> None:
+        """Run again, as a new run of the same job, only the actions that did not complete."""
+        status = snapshot.view.status
+        if status not in (Status.FAILED, Status.CANCELLED):
+            raise Conflict(
+                f"Job {job_id} is {status}; only FAILED or CANCELLED jobs can be retried."
+            )
+        if not snapshot.finished:
+            raise Conflict(f"Job {job_id} is still winding down; retry it in a moment.")
+        previous_run = snapshot.view.run_id
+        handle = self._client.get_workflow_handle(job_id, run_id=previous_run)
+        started = None
+        async for event in handle.fetch_history_events(page_size=1, rpc_timeout=self._timeout):
+            started = event.workflow_execution_started_event_attributes
+            break
+        if started is None or not started.input.payloads:
+            raise Conflict(f"Job {job_id} has no request to retry.")
+        (original,) = await self._client.data_converter.decode(started.input.payloads, [JobRequest])
+        request = original.model_copy(
+            update={
+                "resume": Resume(
+                    previous_run_id=previous_run,
+                    created_at=snapshot.view.created_at,
+                    version=snapshot.view.version,
+                    completed=[a for a in snapshot.status.actions if a.status is Status.COMPLETED],
+                )
+            }
+        )
+        try:
+            await self._client.start_workflow(
+                JobWorkflow.run,
+                request,
+                id=job_id,
+                task_queue=self._config.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                memo={CREATED_AT_MEMO: snapshot.view.created_at.isoformat()},
+                search_attributes=sa.at_start(
+                    snapshot.owner, len(request.actions), snapshot.view.progress.percent
+                ),
+                static_summary=f"Retry of run {previous_run}: {_summary(request)}",
+                rpc_timeout=self._timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            raise Conflict(f"Job {job_id} is already running again.") from None
+        self._hub.forget(job_id)
+
+    async def list(
+        self, user: User, status: Status | None, page_size: int, page_token: str | None
+    ) -> tuple[list[JobSummary], str | None]:
+        """The caller's jobs from Temporal visibility: running first, then most recently ended."""
+        clauses = ['WorkflowType = "JobWorkflow"']
+        if not user.admin:
+            clauses.append(f'{sa.JOB_OWNER.name} = "{user.name}"')
+        if status is not None:
+            clauses.append(f'{sa.JOB_STATUS.name} = "{status.value}"')
+        bad_token = ValueError("page_token is not one this API returned; omit it to start over.")
+        try:
+            token = (
+                base64.b64decode(page_token, altchars=b"-_", validate=True) if page_token else None
+            )
+        except (binascii.Error, ValueError):
+            raise bad_token from None
+        executions = self._client.list_workflows(
+            " AND ".join(clauses),
+            page_size=page_size,
+            next_page_token=token,
+            rpc_timeout=self._timeout,
+        )
+        try:
+            await executions.fetch_next_page()
+        except RPCError as err:
+            if token and unavailable_error(err) is None:
+                raise bad_token from None
+            raise
+        page = list(executions.current_page or [])
+        superseded = await asyncio.gather(*(self._superseded(e) for e in page))
+        seen: set[str] = set()
+        jobs = []
+        for execution, old in zip(page, superseded, strict=True):
+            if old or execution.id in seen:
+                continue
+            seen.add(execution.id)
+            jobs.append(await _summary_of(execution))
+        next_token = executions.next_page_token
+        return jobs, base64.urlsafe_b64encode(next_token).decode() if next_token else None
+
+    async def _superseded(self, execution: WorkflowExecution) -> bool:
+        """A FAILED or CANCELLED run that a retry has replaced with a newer run."""
+        status = execution.typed_search_attributes.get(sa.JOB_STATUS)
+        if execution.close_time is None or status not in (Status.FAILED, Status.CANCELLED):
+            return False
+        latest = await self._hub.snapshot(execution.id)
+        return latest.view.run_id != execution.run_id
+
+
+async def _summary_of(execution: WorkflowExecution) -> JobSummary:
+    attrs = execution.typed_search_attributes
+    created = await execution.memo_value(CREATED_AT_MEMO, None)
+    return JobSummary(
+        job_id=execution.id,
+        status=Status(attrs.get(sa.JOB_STATUS) or Status.RUNNING),
+        owner=attrs.get(sa.JOB_OWNER) or "",
+        percent=attrs.get(sa.JOB_PROGRESS) or 0,
+        action_count=attrs.get(sa.JOB_ACTION_COUNT) or 0,
+        created_at=datetime.fromisoformat(created) if created else execution.start_time,
+        finished_at=execution.close_time,
+    )
+
+
+def _summary(spec: JobSpec) -> str:
+    """One line for the Web UI, e.g. '5 actions: demo.sleep x4, text.stats'."""
+    counts = Counter(a.type for a in spec.actions)
+    kinds = ", ".join(f"{t} x{n}" if n > 1 else t for t, n in counts.most_common(5))
+    more = ", ..." if len(counts) > 5 else ""
+    return f"{len(spec.actions)} action{'s' * (len(spec.actions) != 1)}: {kinds}{more}"
