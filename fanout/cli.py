@@ -1,0 +1,330 @@
+"""`fanout`: the command-line client of the Fanout API (FANOUT_URL, FANOUT_TOKEN).
+
+fanout submit -a demo.sleep:'{"seconds": 3}' -a text.stats:'{"text": "hi"}' --watch
+fanout watch JOB_ID    # live; exit code = outcome: 0 completed, 1 failed, 3 cancelled
+fanout list --status FAILED
+fanout retry JOB_ID --watch
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from httpx_sse import connect_sse
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+app = typer.Typer(help="Start and watch Fanout jobs.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+EXIT = {"COMPLETED": 0, "FAILED": 1, "CANCELLED": 3}
+EXIT_API_ERROR = 4
+STATUS_STYLE = {
+    "PENDING": "dim",
+    "RUNNING": "cyan",
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "CANCELLED": "yellow",
+}
+
+Url = Annotated[str, typer.Option(envvar="FANOUT_URL", help="Fanout web app.")]
+Token = Annotated[
+    str, typer.Option(envvar="FANOUT_TOKEN", help="Your API key.", show_default=False)
+]
+JobIdArg = Annotated[str, typer.Argument(help="The job's id.")]
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+def _fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _call(url: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        with _client(url, token) as http:
+            response = http.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {url}: {exc}")
+    if response.is_error:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        _fail(f"{response.status_code}: {detail}")
+    return response.json()
+
+
+def _parse_action(text: str) -> dict[str, Any]:
+    kind, _, params = text.partition(":")
+    action: dict[str, Any] = {"type": kind}
+    if params:
+        try:
+            action["params"] = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"params of {kind!r} are not JSON: {exc}") from None
+    return action
+
+
+@app.command()
+def submit(
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    action: Annotated[
+        list[str] | None,
+        typer.Option("--action", "-a", help="TYPE or TYPE:PARAMS_JSON; repeat for more."),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="A JSON job request ('-' for stdin).")
+    ] = None,
+    fail_fast: Annotated[bool, typer.Option(help="Cancel the rest at the first failure.")] = False,
+    tolerate: Annotated[int, typer.Option(help="Failures a COMPLETED job may have.")] = 0,
+    max_parallel: Annotated[int | None, typer.Option(help="Actions running at once.")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="key=value; repeatable.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="Same key, same job.")] = None,
+    watch_job: Annotated[bool, typer.Option("--watch", "-w", help="Then watch it live.")] = False,
+) -> None:
+    """Start a job from --action flags or a JSON file; prints its id."""
+    if file is not None:
+        body = json.loads(sys.stdin.read() if str(file) == "-" else file.read_text())
+    else:
+        body = {}
+    body.setdefault("actions", [])
+    body["actions"] += [_parse_action(a) for a in action or []]
+    if not body["actions"]:
+        raise typer.BadParameter("give at least one --action or a --file with actions")
+    if fail_fast:
+        body["failure_policy"] = "fail_fast"
+    if tolerate:
+        body["tolerated_failures"] = tolerate
+    if max_parallel:
+        body["max_parallel"] = max_parallel
+    for pair in label or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"label {pair!r} is not key=value")
+        body.setdefault("labels", {})[key] = value
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    accepted = _call(url, token, "POST", "/api/jobs", json=body, headers=headers)
+    out.print(accepted["job_id"], highlight=False)
+    if watch_job:
+        watch(accepted["job_id"], url, token)
+
+
+@app.command()
+def status(
+    job_id: JobIdArg,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+) -> None:
+    """Show a job's status and every action."""
+    job = _call(url, token, "GET", f"/api/jobs/{job_id}")
+    if as_json:
+        out.print_json(data=job)
+        return
+    out.print(_job_table(job))
+
+
+@app.command()
+def watch(
+    job_id: JobIdArg,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Follow a job live until it ends; the exit code is its outcome."""
+    view = _JobProgress(out)
+    last_id: str | None = None
+    job: dict[str, Any] | None = None
+    with _client(url, token) as http, view:
+        for _ in range(10):  # reconnect a dropped stream, resuming after the last event
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            try:
+                with connect_sse(
+                    http, "GET", f"/api/jobs/{job_id}/events", headers=headers, timeout=None
+                ) as source:
+                    if source.response.is_error:
+                        source.response.read()
+                        _fail(f"{source.response.status_code}: {source.response.json()['detail']}")
+                    for event in source.iter_sse():
+                        if not event.data:  # a keep-alive comment
+                            continue
+                        job, last_id = event.json(), event.id or last_id
+                        view.update(job)
+                break
+            except httpx.TransportError:
+                continue
+    if job is None:
+        _fail("the stream ended before any state arrived")
+    out.print(f"Job {job_id} {job['status']}: {_counts(job)}", highlight=False)
+    raise typer.Exit(EXIT.get(job["status"], EXIT_API_ERROR))
+
+
+@app.command("list")
+def list_jobs(
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    status_filter: Annotated[str | None, typer.Option("--status", help="e.g. FAILED")] = None,
+    page_size: int = 20,
+    page_token: str | None = None,
+) -> None:
+    """List your jobs, running ones first."""
+    params: dict[str, Any] = {"page_size": page_size}
+    if status_filter:
+        params["status"] = status_filter.upper()
+    if page_token:
+        params["page_token"] = page_token
+    page = _call(url, token, "GET", "/api/jobs", params=params)
+    rows = [("JOB", "STATUS", "DONE", "ACTIONS", "CREATED", "FINISHED")] + [
+        (
+            job["job_id"],
+            job["status"],
+            f"{job['percent']}%",
+            str(job["action_count"]),
+            _short_time(job["created_at"]),
+            _short_time(job["finished_at"]),
+        )
+        for job in page["jobs"]
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:  # plain columns: nothing truncated, easy to grep and copy
+        out.print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+    if page["next_page_token"]:
+        out.print(f"more: --page-token {page['next_page_token']}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def cancel(job_id: JobIdArg, url: Url = "http://127.0.0.1:8000", token: Token = "") -> None:
+    """Cancel a running job."""
+    _call(url, token, "POST", f"/api/jobs/{job_id}/cancel")
+    out.print(f"Cancelling {job_id}.", highlight=False)
+
+
+@app.command()
+def retry(
+    job_id: JobIdArg,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    watch_job: Annotated[bool, typer.Option("--watch", "-w", help="Then watch it live.")] = False,
+) -> None:
+    """Run a FAILED or CANCELLED job's unfinished actions again."""
+    _call(url, token, "POST", f"/api/jobs/{job_id}/retry")
+    out.print(f"Retrying {job_id}.", highlight=False)
+    if watch_job:
+        watch(job_id, url, token)
+
+
+@app.command()
+def actions(url: Url = "http://127.0.0.1:8000", token: Token = "") -> None:
+    """The action types a job may use, with their parameters."""
+    table = Table("type", "params", "description")
+    for kind in _call(url, token, "GET", "/api/actions"):
+        params = ", ".join(kind["params_schema"].get("properties", {}))
+        table.add_row(kind["type"], params, kind["description"])
+    out.print(table)
+
+
+class _JobProgress:
+    """Progress bars per action on a terminal; one line per change otherwise (logs, CI)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}"),
+            console=console,
+        )  # fmt: skip
+        self.tasks: dict[str, TaskID] = {}
+        self.last_line = ""
+        self.live = Live(self.bars, console=console) if console.is_terminal else None
+
+    def __enter__(self) -> _JobProgress:
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.live.__exit__(None, None, None)
+
+    def update(self, job: dict[str, Any]) -> None:
+        if not self.live:
+            running = [
+                f"{a['name']} {a['progress']:.0f}%" if a.get("progress") else a["name"]
+                for a in job["actions"]
+                if a["status"] == "RUNNING"
+            ]
+            line = f"{job['status']} {_counts(job)}" + (
+                f" [{', '.join(running)}]" if running else ""
+            )
+            if line != self.last_line:
+                self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+                self.last_line = line
+            return
+        for action in job["actions"]:
+            name, state = action["name"], _action_state(action)
+            done = 100.0 if action["status"] in EXIT else action.get("progress") or 0.0
+            if name not in self.tasks:
+                self.tasks[name] = self.bars.add_task(name, total=100, state=state)
+            self.bars.update(self.tasks[name], completed=done, state=state)
+
+
+def _action_state(action: dict[str, Any]) -> str:
+    state = _styled(action["status"])
+    if action.get("attempt", 0) and action["attempt"] > 1 and action["status"] == "RUNNING":
+        state += f" attempt {action['attempt']}"
+    if action.get("error"):
+        state += f" - {action['error']}"
+    elif action.get("last_failure"):
+        state += f" (last: {action['last_failure']})"
+    return state
+
+
+def _counts(job: dict[str, Any]) -> str:
+    p = job["progress"]
+    parts = [f"{p['completed'] + p['failed'] + p['cancelled']}/{p['total']} done"]
+    parts += [f"{p[k]} {k}" for k in ("failed", "cancelled", "running", "pending") if p[k]]
+    return ", ".join(parts)
+
+
+def _short_time(value: str | None) -> str:
+    """'2026-11-29T03:59:33.18Z' -> '11-29 03:59:33'."""
+    return value[5:19].replace("T", " ") if value else ""
+
+
+def _styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _job_table(job: dict[str, Any]) -> Table:
+    table = Table(
+        "action", "type", "status", "attempts", "result / error",
+        title=f"{job['job_id']}  {job['status']}  {_counts(job)}",
+    )  # fmt: skip
+    for action in job["actions"]:
+        detail = action.get("error") or json.dumps(action.get("result"))[:80]
+        table.add_row(
+            action["name"], action["type"], _action_state(action), str(action["attempts"]), detail
+        )
+    return table
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
