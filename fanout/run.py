@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -58,6 +59,7 @@ class Launcher:
         self.out = out
         self.children: list[Child] = []
         self.python = sys.executable
+        self.token = config.dev_token or ""
         self.env = {**os.environ, "FANOUT_TEMPORAL_ADDRESS": config.temporal_target}
 
     def say(self, message: str) -> None:
@@ -67,6 +69,8 @@ class Launcher:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.resolved_files_root.mkdir(parents=True, exist_ok=True)
+        self.token = config.dev_token or dev_token(config.data_dir)
+        self.env["FANOUT_DEV_TOKEN"] = self.token
         ports = {"FANOUT_PORT": (config.host, config.port)}
         if config.uses_dev_server:
             ports |= {
@@ -207,11 +211,14 @@ class Launcher:
 
     def banner(self) -> str:
         config = self.config
+        web = f"http://{config.host}:{config.port}"
+        cli = os.path.relpath(Path(self.python).parent / "fanout")
         lines = [
             "",
             "Fanout is running.",
-            f"  Web app (API, dashboard)  http://{config.host}:{config.port}",
-            f"  API docs                  http://{config.host}:{config.port}/docs",
+            f"  Dashboard                 {web}/?token={self.token}",
+            f"  API                       {web}/api  (docs: {web}/docs)",
+            f"  API key (user dev, admin) {self.token}",
         ]
         if config.ui_url:
             lines.append(f"  Temporal Web UI           {config.ui_url}")
@@ -223,6 +230,8 @@ class Launcher:
         lines += [
             f"  Temporal                  {config.temporal_target} "
             f"(namespace {config.namespace}, {where})",
+            f"  Try: export FANOUT_URL={web} FANOUT_TOKEN={self.token}",
+            f'       {cli} submit -a demo.sleep -a text.stats:\'{{"text": "hi"}}\' --watch',
             "Press Ctrl+C to stop.",
             "",
         ]
@@ -274,6 +283,17 @@ async def main(config: Settings = settings) -> int:
         await launcher.stop()
         launcher.say("Stopped.")
     return code
+
+
+def dev_token(data_dir: Path) -> str:
+    """The local API key: made once, kept (owner-only) in DATA_DIR/dev-token."""
+    path = data_dir / "dev-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
 
 
 def _port_is_free(host: str, port: int) -> bool:
