@@ -46,9 +46,14 @@ async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_pa
     try:
         assert f"http://127.0.0.1:{ports.web}" in proc.output
         assert f"Temporal Web UI           http://127.0.0.1:{ports.ui}" in proc.output
+        token = (data / "dev-token").read_text().strip()
+        assert (data / "dev-token").stat().st_mode & 0o777 == 0o600
+        assert f"/?token={token}" in proc.output
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"http://127.0.0.1:{ports.web}/healthz")).status_code == 200
             assert (await http.get(f"http://127.0.0.1:{ports.ui}/")).status_code == 200
+            ready = await http.get(f"http://127.0.0.1:{ports.web}/readyz")
+            assert ready.json() == {"temporal": "ok", "worker": "ok"}
         client = await Client.connect(f"127.0.0.1:{ports.temporal}")
         job_id = unique("job")
         handle = await client.start_workflow(
@@ -56,6 +61,9 @@ async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_pa
             id=job_id, task_queue="fanout-jobs",
         )  # fmt: skip
         assert (await asyncio.wait_for(handle.result(), 30))["status"] == "COMPLETED"
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+            job = await http.get(f"http://127.0.0.1:{ports.web}/api/jobs/{job_id}")
+        assert job.json()["status"] == "COMPLETED"  # the dev key is an admin: sees every job
         assert (data / "temporal.db").exists()
         children = set(pids_with_env(marker)) - {proc.process.pid}
         assert len(children) == 3  # dev server, worker, web app
@@ -74,6 +82,7 @@ async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_pa
         client = await Client.connect(f"127.0.0.1:{ports.temporal}")
         description = await client.get_workflow_handle(job_id).describe()
         assert description.typed_search_attributes.get(sa.JOB_STATUS) == "COMPLETED"
+        assert f"/?token={token}" in again.output  # same key as before
     finally:
         assert await again.stop(signal.SIGINT) == 0, again.output
     assert await wait_until_gone(marker) == []

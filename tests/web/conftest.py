@@ -1,0 +1,82 @@
+"""A real web app (uvicorn on a free port) with a real worker on the Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from temporalio.testing import WorkflowEnvironment
+
+import worker
+from fanout.settings import Settings
+from tests.conftest import free_port, unique
+from web.app import create_app
+
+KEYS = {
+    "alice": "alice-key-0123456789",
+    "bob": "bob-key-0123456789ab",
+    "root": "root-key-0123456789a",
+    "carol": "carol-key-0123456789",
+}
+
+
+@dataclass
+class Api:
+    url: str
+    app: FastAPI
+    settings: Settings
+
+    def client(
+        self, user: str | None = "alice", headers: dict[str, str] | None = None
+    ) -> httpx.AsyncClient:
+        auth = {"Authorization": f"Bearer {KEYS[user]}"} if user else {}
+        return httpx.AsyncClient(base_url=self.url, headers=auth | (headers or {}), timeout=30)
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Run `app` with uvicorn in this event loop, on a free port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def api_settings(target: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "temporal_address": target,
+        "task_queue": unique("api"),
+        "api_keys": ",".join(
+            f"{user}:{key}" + (":admin" if user == "root" else "") for user, key in KEYS.items()
+        ),
+        "hub_poll_interval_s": 0.1,
+        "max_actions_per_job": 50,
+        "http_allow_private": True,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture(scope="session")
+async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[Api]:
+    config = api_settings(dev_env.client.service_client.config.target_host)
+    app = create_app(config)
+    async with AsyncExitStack() as stack:
+        for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
+            await stack.enter_async_context(w)
+        url = await stack.enter_async_context(serve(app))
+        yield Api(url, app, config)
