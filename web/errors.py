@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -14,6 +15,7 @@ from web.status_hub import TemporalUnavailable, unavailable_error
 from web.temporal_jobs import Conflict, IdempotencyMismatch
 
 RETRY_AFTER_S = 5
+log = logging.getLogger("fanout.web")
 
 
 Responses = dict[int | str, dict[str, Any]]
@@ -63,11 +65,15 @@ def install(app: FastAPI) -> None:
             status.HTTP_502_BAD_GATEWAY,
         )
 
-    @app.exception_handler(RuntimeError)
-    async def runtime_error(request: Request, exc: RuntimeError) -> JSONResponse:
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if (unavailable := unavailable_error(exc)) is not None:
             return _unavailable(unavailable)
-        raise exc
+        log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"detail": "Something went wrong on our side and was logged; try again shortly."},
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
