@@ -1,8 +1,9 @@
 """`demo.sleep`: waits, reports progress, and fails on purpose to show retries and errors."""
 
 import asyncio
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,6 +21,10 @@ class SleepParams(BaseModel):
     )
     fail_permanently: bool = Field(
         False, description="Fail with a non-retryable error instead of succeeding."
+    )
+    fail_until: AwareDatetime | None = Field(
+        None,
+        description="Fail (not retried) until this moment; a retry of the job after it succeeds.",
     )
 
 
@@ -44,6 +49,13 @@ async def sleep(params: SleepParams) -> dict[str, float | int]:
             f"Planned failure on attempt {attempt} "
             f"(fail_first_attempts={params.fail_first_attempts}); it will be retried.",
             type="PlannedFailure",
+        )
+    if params.fail_until and datetime.now(UTC) < params.fail_until:
+        raise ApplicationError(
+            f"Planned failure until {params.fail_until:%H:%M:%S} UTC (fail_until); "
+            "retry the job after that.",
+            type="PlannedFailure",
+            non_retryable=True,
         )
     if params.fail_permanently:
         raise ApplicationError(

@@ -201,8 +201,12 @@ def list_jobs(
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:  # plain columns: nothing truncated, easy to grep and copy
-        out.print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
-                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        out.print(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if page["next_page_token"]:
         out.print(f"more: --page-token {page['next_page_token']}", highlight=False, soft_wrap=True)
 
@@ -244,9 +248,11 @@ class _JobProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[state]}"),
             console=console,
-        )  # fmt: skip
+        )
         self.tasks: dict[str, TaskID] = {}
         self.last_line = ""
         self.live = Live(self.bars, console=console) if console.is_terminal else None
@@ -311,9 +317,13 @@ def _styled(status: str) -> str:
 
 def _job_table(job: dict[str, Any]) -> Table:
     table = Table(
-        "action", "type", "status", "attempts", "result / error",
+        "action",
+        "type",
+        "status",
+        "attempts",
+        "result / error",
         title=f"{job['job_id']}  {job['status']}  {_counts(job)}",
-    )  # fmt: skip
+    )
     for action in job["actions"]:
         detail = action.get("error") or json.dumps(action.get("result"))[:80]
         table.add_row(

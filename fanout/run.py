@@ -69,8 +69,12 @@ class Launcher:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.resolved_files_root.mkdir(parents=True, exist_ok=True)
-        self.token = config.dev_token or dev_token(config.data_dir)
+        self.token = config.dev_token or kept_secret(config.data_dir / "dev-token")
         self.env["FANOUT_DEV_TOKEN"] = self.token
+        self.env["FANOUT_SESSION_SECRET"] = config.session_secret or kept_secret(
+            config.data_dir / "session-secret"
+        )
+        self.env["NICEGUI_STORAGE_PATH"] = str(config.data_dir / "sessions")
         ports = {"FANOUT_PORT": (config.host, config.port)}
         if config.uses_dev_server:
             ports |= {
@@ -112,14 +116,22 @@ class Launcher:
         if not temporal.exists():
             raise LaunchError(f"{temporal} is missing; run `make install` first.")
         args = [
-            str(temporal), "server", "start-dev",
-            "--ip", "127.0.0.1",
-            "--port", str(config.dev_server_port),
-            "--ui-port", str(config.dev_ui_port),
-            "--db-filename", str(config.data_dir / "temporal.db"),
-            "--namespace", config.namespace,
-            "--log-level", "error",
-        ]  # fmt: skip
+            str(temporal),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(config.dev_server_port),
+            "--ui-port",
+            str(config.dev_ui_port),
+            "--db-filename",
+            str(config.data_dir / "temporal.db"),
+            "--namespace",
+            config.namespace,
+            "--log-level",
+            "error",
+        ]
         for key in sa.ALL:
             args += [
                 "--search-attribute",
@@ -285,15 +297,14 @@ async def main(config: Settings = settings) -> int:
     return code
 
 
-def dev_token(data_dir: Path) -> str:
-    """The local API key: made once, kept (owner-only) in DATA_DIR/dev-token."""
-    path = data_dir / "dev-token"
+def kept_secret(path: Path) -> str:
+    """A random secret made once and kept, owner-only, in `path` (the dev key, session key)."""
     if path.exists():
         return path.read_text().strip()
-    token = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32)
     path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+    path.write_text(secret + "\n")
+    return secret
 
 
 def _port_is_free(host: str, port: int) -> bool:

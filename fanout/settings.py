@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     dev_token: str | None = Field(
         None, description="Key of the admin user `dev` (make run sets one up).", repr=False
     )
+    session_secret: str | None = Field(
+        None, description="Signs dashboard sessions; default: random per process.", repr=False
+    )
     max_actions_per_job: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     temporal_rpc_timeout_s: float = Field(5.0, gt=0)

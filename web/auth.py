@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class ApiKeys:
 
     def __init__(self, entries: list[tuple[str, User]]) -> None:
         self._entries = [(key.encode(), user) for key, user in entries]
+        self._digests = [(key_digest(key).encode(), user) for key, user in entries]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeys:
@@ -50,12 +52,23 @@ class ApiKeys:
         return self.user_for(key.strip()) if scheme.lower() == "bearer" and key else None
 
     def user_for(self, key: str) -> User | None:
-        presented = key.encode()
-        found = None
-        for stored, user in self._entries:
-            if hmac.compare_digest(stored, presented):
-                found = user
-        return found
+        return _lookup(self._entries, key.encode())
+
+    def user_for_digest(self, digest: str) -> User | None:
+        """The user whose key has this SHA-256 (what a dashboard session keeps, not the key)."""
+        return _lookup(self._digests, digest.encode())
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _lookup(entries: list[tuple[bytes, User]], presented: bytes) -> User | None:
+    found = None
+    for stored, user in entries:  # no early exit: the time taken does not tell which key matched
+        if hmac.compare_digest(stored, presented):
+            found = user
+    return found
 
 
 def _parse(lines: list[str], source: str) -> list[tuple[str, User]]:

@@ -82,9 +82,11 @@ class Snapshot:
     fetched_at: float = field(default_factory=time.monotonic)
 
     def differs_from(self, other: Snapshot | None) -> bool:
-        return other is None or (self.view.version, self.view.actions) != (
+        """New state, or the same state now known final (the query can see the end first)."""
+        return other is None or (self.view.version, self.view.actions, self.finished) != (
             other.view.version,
             other.view.actions,
+            other.finished,
         )
 
 
@@ -110,6 +112,7 @@ class _Subscriber:
 class _Watch:
     subscribers: set[_Subscriber] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
+    error: str | None = None  # why the last poll failed, until one succeeds
 
 
 @dataclass
@@ -151,6 +154,11 @@ class StatusHub:
             fetching.add_done_callback(lambda _: self._fetching.pop(job_id, None))
         return await asyncio.shield(fetching)
 
+    def watch_error(self, job_id: str) -> str | None:
+        """Why updates of a watched job are stalled right now (None: they flow)."""
+        watch = self._watches.get(job_id)
+        return watch.error if watch else None
+
     def forget(self, job_id: str) -> None:
         """Drop what is cached for a job that was just cancelled or retried."""
         self._latest.pop(job_id, None)
@@ -174,9 +182,7 @@ class StatusHub:
                 snapshot = await subscriber.next()
                 if snapshot.differs_from(last):
                     yield snapshot
-                # Also when equal: a job's final state may be seen (by query) before Temporal
-                # reports it closed; then the same state comes again, marked finished.
-                last = snapshot
+                    last = snapshot
         finally:
             watch.subscribers.discard(subscriber)
             if not watch.subscribers and self._watches.get(job_id) is watch:
@@ -199,14 +205,17 @@ class StatusHub:
                 snapshot = await self.snapshot(job_id)
             except TemporalUnavailable as err:
                 log.warning("Polling job %s: %s", job_id, err)
+                watch.error = str(err)
                 delay = min(delay * 2, 5.0)
                 continue
             except JobNotFound:
                 return
-            except Exception:
+            except Exception as err:
                 log.exception("Polling job %s failed; trying again.", job_id)
+                watch.error = str(err)
                 delay = min(delay * 2, 5.0)
                 continue
+            watch.error = None
             delay = self._interval
             for subscriber in watch.subscribers:
                 subscriber.offer(snapshot)

@@ -46,3 +46,25 @@ def catalog_errors(spec: JobSpec, max_actions: int) -> list[dict[str, Any]]:
                 for e in err.errors()
             )
     return errors
+
+
+class InvalidJob(Exception):
+    """A job request that cannot start; `errors` say where (`loc`) and why (`msg`)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(e["msg"] for e in errors))
+        self.errors = errors
+
+
+def parse_job(data: dict[str, Any], max_actions: int) -> JobSpec:
+    """A JobSpec from plain data (the dashboard's form), checked as `POST /api/jobs` checks it."""
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise InvalidJob(
+            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors()]
+        ) from None
+    errors = catalog_errors(spec, max_actions)
+    if errors:
+        raise InvalidJob([{**e, "loc": e["loc"][1:]} for e in errors])  # without "body"
+    return spec

@@ -8,6 +8,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,18 @@ async def test_fetch_refuses_other_schemes(url: str) -> None:
     err = await failure("http.fetch", url=url)
     assert err.type == registry.INVALID_PARAMS
     assert "url" in err.message
+
+
+async def test_sleep_fails_until_a_moment_then_succeeds() -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=0.5)
+    err = await failure("demo.sleep", seconds=0, fail_until=soon.isoformat())
+    assert (err.type, err.non_retryable) == ("PlannedFailure", True)
+    assert "until" in err.message
+    await asyncio.sleep(0.6)
+    assert (await Run()("demo.sleep", seconds=0, fail_until=soon.isoformat())).attempt == 1
+
+
+async def test_sleep_needs_a_time_zone_for_fail_until() -> None:
+    err = await failure("demo.sleep", seconds=0, fail_until="2030-01-01T00:00:00")
+    assert err.type == registry.INVALID_PARAMS
+    assert "fail_until" in err.message

@@ -26,7 +26,7 @@ def test_every_builtin_is_registered_with_a_schema_and_description() -> None:
     sleep = registry.get("demo.sleep")
     assert sleep is not None
     assert set(sleep.params_schema()["properties"]) == {
-        "seconds", "fail_first_attempts", "fail_permanently"
+        "seconds", "fail_first_attempts", "fail_permanently", "fail_until"
     }  # fmt: skip
     assert all(d.description for d in registry.all_definitions())
 

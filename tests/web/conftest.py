@@ -17,13 +17,14 @@ from temporalio.testing import WorkflowEnvironment
 import worker
 from fanout.settings import Settings
 from tests.conftest import free_port, unique
-from web.app import create_app
+from web.factory import create_app
 
 KEYS = {
     "alice": "alice-key-0123456789",
     "bob": "bob-key-0123456789ab",
     "root": "root-key-0123456789a",
     "carol": "carol-key-0123456789",
+    "dave": "dave-key-01234567890",
 }
 
 
@@ -74,7 +75,7 @@ def api_settings(target: str, **overrides: Any) -> Settings:
 @pytest.fixture(scope="session")
 async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[Api]:
     config = api_settings(dev_env.client.service_client.config.target_host)
-    app = create_app(config)
+    app = create_app(config, dashboard=False)
     async with AsyncExitStack() as stack:
         for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
             await stack.enter_async_context(w)

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 import worker
 from fanout.settings import settings
 from tests.web.conftest import KEYS, Api, api_settings, serve
-from web.app import create_app
+from web.factory import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -347,7 +347,7 @@ async def test_an_action_no_worker_has_picked_up_shows_pending(
     async with AsyncExitStack() as stack:
         for w in worker.build_workers(dev_env.client, config, queues, True):
             await stack.enter_async_context(w)
-        url = await stack.enter_async_context(serve(create_app(config)))
+        url = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
         async with httpx.AsyncClient(
             base_url=url, headers={"Authorization": f"Bearer {KEYS['alice']}"}
         ) as http:

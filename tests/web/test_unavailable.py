@@ -9,14 +9,16 @@ import pytest
 
 from tests.conftest import free_port
 from tests.web.conftest import KEYS, api_settings, serve
-from web.app import create_app
+from web.factory import create_app
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 async def down_url() -> AsyncIterator[str]:
-    app = create_app(api_settings(f"127.0.0.1:{free_port()}"))  # nothing listens there
+    app = create_app(
+        api_settings(f"127.0.0.1:{free_port()}"), dashboard=False
+    )  # nothing listens there
     async with serve(app) as url:
         yield url
 

@@ -22,10 +22,12 @@ CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
 
 async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterator[Snapshot]:
     """Every change of the job; when resuming, nothing up to version `after` is sent again."""
-    resumed = after is None
+    resumed, sent = after is None, None
     async for snapshot in hub.watch(job_id):
+        if snapshot.view == sent:
+            continue  # the same state, only now known to be final
         if resumed or snapshot.view.version > (after or 0):
-            resumed = True
+            resumed, sent = True, snapshot.view
             yield snapshot
 
 

@@ -1,0 +1,140 @@
+"""What a dashboard user sees and does, in NiceGUI's simulated browser."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from tests.web.conftest import KEYS
+from web.runtime import current
+from workflows.contract import JobSpec
+
+pytestmark = pytest.mark.integration
+
+
+async def start_job(owner: str, actions: list[dict[str, object]]) -> str:
+    spec = JobSpec.model_validate({"actions": actions})
+    return await current().operations.start(spec, owner, None)
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/jobs/new", "/jobs/job-123"])
+async def test_every_page_sends_you_to_sign_in_first(user: User, path: str) -> None:
+    await user.open(path)
+    await user.should_see("API key")
+    await user.should_see("Sign in")
+
+
+async def test_sign_in_bad_key_then_good_key_then_sign_out(user: User, ui_worker: None) -> None:
+    await user.open("/login")
+    user.find(marker="api-key").type("not-the-key-at-all")
+    user.find("Sign in").click()
+    await user.should_see("This API key is not valid.")
+    user.find(marker="api-key").type(KEYS["bob"])
+    user.find("Sign in").click()
+    await user.should_see("Signed in as bob")
+    user.find("Sign out").click()
+    await user.should_see("API key")
+    await user.open("/jobs")
+    await user.should_see("API key")  # the session is gone
+
+
+async def test_the_url_make_run_prints_signs_you_in(user: User, ui_worker: None) -> None:
+    await user.open(f"/?token={KEYS['carol']}")
+    await user.should_see("Signed in as carol")
+    await user.should_see("Jobs")
+
+
+async def test_form_shows_the_apis_validation_on_the_field(alice: User) -> None:
+    await alice.open("/jobs/new")
+    alice.find("Seconds").clear().type("-1")
+    alice.find("Start job").click()
+    await alice.should_see("Please fix the marked fields.")
+    seconds = alice.find("Seconds").elements.pop()
+    assert isinstance(seconds, ui.number)
+    assert seconds.error == "Input should be greater than or equal to 0"
+
+
+async def test_submit_opens_the_job_which_updates_live(alice: User) -> None:
+    await alice.open("/jobs/new")
+    alice.find("Seconds").clear().type("1")
+    alice.find("Start job").click()
+    await alice.should_see("RUNNING")
+    await alice.should_see("Live")
+    await alice.should_see("COMPLETED", retries=100)
+    await alice.should_see("Finished — this page no longer updates")
+
+
+async def test_preset_fills_five_actions(alice: User) -> None:
+    await alice.open("/jobs/new")
+    alice.find("Demo: 5 actions, one retried, one failing").click()
+    for n in range(1, 6):
+        await alice.should_see(f"Action {n}")
+    await alice.should_see("flaky upload")
+
+
+async def test_jobs_list_row_changes_status_without_reload(user: User, ui_worker: None) -> None:
+    job_id = await start_job("dave", [{"type": "demo.sleep", "params": {"seconds": 1.5}}])
+    page = await user.open(f"/?token={KEYS['dave']}")
+    await user.should_see(job_id)
+    await user.should_see("RUNNING")
+    await user.should_see("COMPLETED", retries=100)
+    await user.should_not_see("RUNNING")
+    await user.should_see("1 of 1 · 100%")
+    assert user.client is page  # the same page, updated in place
+
+
+async def test_cancel_asks_first_then_cancels(alice: User) -> None:
+    job_id = await start_job(
+        "alice",
+        [
+            {"type": "text.stats", "params": {"text": "a"}},
+            {"type": "demo.sleep", "params": {"seconds": 60}},
+        ],
+    )
+    await alice.open(f"/jobs/{job_id}")
+    await alice.should_see("1 COMPLETED", retries=50)
+    alice.find("Cancel job").click()
+    await alice.should_see("Cancel this job? Finished actions keep their results.")
+    alice.find("Yes").click()
+    await alice.should_see("CANCELLED", retries=50)
+    await alice.should_see("Retry failed actions")
+
+
+async def test_retry_button_reruns_the_failed_action(alice: User) -> None:
+    later = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    job_id = await start_job(
+        "alice",
+        [{"name": "notify", "type": "demo.sleep", "params": {"seconds": 0, "fail_until": later}}],
+    )
+    await alice.open(f"/jobs/{job_id}")
+    await alice.should_see("Planned failure until", retries=50)
+    await alice.should_see("Retry failed actions")
+    await asyncio.sleep(2)
+    alice.find("Retry failed actions").click()
+    await alice.should_see("Run the actions that did not complete again?")
+    alice.find("Yes").click()
+    await alice.should_see("COMPLETED", retries=100)
+    await alice.should_not_see("Planned failure until")
+
+
+async def test_someone_elses_job_is_not_found(alice: User) -> None:
+    job_id = await start_job("bob", [{"type": "text.stats", "params": {"text": "b"}}])
+    await alice.open(f"/jobs/{job_id}")
+    await alice.should_see(f"Job {job_id} not found.")
+
+
+async def test_portuguese_is_remembered(alice: User) -> None:
+    job_id = await start_job("alice", [{"type": "text.stats", "params": {"text": "oi"}}])
+    await alice.open(f"/jobs/{job_id}")
+    await alice.should_see("COMPLETED", retries=50)
+    alice.find("Language").click()
+    alice.find("Português (BR)").click()
+    await alice.should_see("CONCLUÍDO")
+    await alice.should_see("Novo job")
+    await alice.open("/jobs")
+    await alice.should_see("Todos os status")
+    await alice.should_see("CONCLUÍDO")

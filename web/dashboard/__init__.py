@@ -1,0 +1,34 @@
+"""The NiceGUI dashboard, served by the same process as the API and sharing its status hub."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from nicegui import app as nicegui_app
+from nicegui import ui
+
+from fanout.settings import Settings
+from web.dashboard.pages import job, jobs, login, new_job
+
+
+def mount(
+    app: FastAPI,
+    config: Settings,
+    *,
+    on_startup: Callable[[], Awaitable[None]],
+    on_shutdown: Callable[[], Awaitable[None]],
+) -> None:
+    """Serve the dashboard from `app`; the runtime starts and stops with NiceGUI's hooks."""
+    nicegui_app.on_startup(on_startup)
+    nicegui_app.on_shutdown(on_shutdown)
+    for pages in (login, jobs, new_job, job):
+        pages.register()
+    ui.run_with(
+        app,
+        title="Fanout",
+        favicon="🛰️",
+        storage_secret=config.session_secret or secrets.token_urlsafe(32),
+        show_welcome_message=False,
+    )

@@ -1,0 +1,157 @@
+"""The dashboard's words in English and Brazilian Portuguese, and locale-aware dates and numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_datetime, format_timedelta
+from babel.numbers import format_decimal, format_percent
+
+from workflows.contract import Status
+
+LANGUAGES = {"en": "English", "pt-BR": "Português (BR)"}
+DEFAULT_LANGUAGE = "en"
+_BABEL = {"en": "en_US", "pt-BR": "pt_BR"}
+
+STATUS_LABELS = {
+    "en": {s: s.value for s in Status},
+    "pt-BR": {
+        Status.PENDING: "PENDENTE",
+        Status.RUNNING: "PROCESSANDO",
+        Status.COMPLETED: "CONCLUÍDO",
+        Status.FAILED: "ERRO",
+        Status.CANCELLED: "CANCELADO",
+    },
+}
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # key: (English, Português)
+    "app_tagline": (
+        "Many background actions, one live view",
+        "Muitas ações em segundo plano, uma visão ao vivo",
+    ),
+    "sign_in": ("Sign in", "Entrar"),
+    "sign_out": ("Sign out", "Sair"),
+    "api_key": ("API key", "Chave de API"),
+    "sign_in_hint": (
+        "Paste your API key. `make run` prints one.",
+        "Cole sua chave de API. O `make run` mostra uma.",
+    ),
+    "bad_key": ("This API key is not valid.", "Esta chave de API não é válida."),
+    "signed_in_as": ("Signed in as {name}", "Conectado como {name}"),
+    "language": ("Language", "Idioma"),
+    "jobs": ("Jobs", "Jobs"),
+    "new_job": ("New job", "Novo job"),
+    "all_statuses": ("All statuses", "Todos os status"),
+    "status": ("Status", "Status"),
+    "no_jobs": (
+        "No jobs yet. Start one with “New job”.",
+        "Nenhum job ainda. Crie um em “Novo job”.",
+    ),
+    "k_of_n": ("{k} of {n}", "{k} de {n}"),
+    "actions_count": ("{n} actions", "{n} ações"),
+    "created": ("Created", "Criado"),
+    "finished": ("Finished", "Terminado"),
+    "previous_page": ("Previous", "Anterior"),
+    "next_page": ("Next", "Próxima"),
+    "open_job": ("Open job {id}", "Abrir job {id}"),
+    "presets": ("Presets", "Modelos"),
+    "preset_demo": (
+        "Demo: 5 actions, one retried, one failing",
+        "Demo: 5 ações, uma repetida, uma com erro",
+    ),
+    "preset_text": ("Text statistics", "Estatísticas de texto"),
+    "action": ("Action {n}", "Ação {n}"),
+    "type": ("Type", "Tipo"),
+    "name_optional": ("Name (optional)", "Nome (opcional)"),
+    "add_action": ("Add action", "Adicionar ação"),
+    "remove_action": ("Remove action {n}", "Remover ação {n}"),
+    "options": ("Job options", "Opções do job"),
+    "failure_policy": ("When an action fails", "Quando uma ação falha"),
+    "policy_continue": ("Keep running the others", "Continuar as outras"),
+    "policy_fail_fast": ("Cancel the rest (fail fast)", "Cancelar o resto (fail fast)"),
+    "tolerated_failures": ("Tolerated failures", "Falhas toleradas"),
+    "max_parallel": ("At most at once (empty: all)", "No máximo ao mesmo tempo (vazio: todas)"),
+    "labels": ("Labels (key=value, one per line)", "Rótulos (chave=valor, um por linha)"),
+    "submit": ("Start job", "Iniciar job"),
+    "fix_errors": ("Please fix the marked fields.", "Corrija os campos marcados."),
+    "progress": ("Progress", "Progresso"),
+    "cancel_job": ("Cancel job", "Cancelar job"),
+    "retry_job": ("Retry failed actions", "Repetir ações com erro"),
+    "confirm_cancel": (
+        "Cancel this job? Finished actions keep their results.",
+        "Cancelar este job? Ações terminadas mantêm seus resultados.",
+    ),
+    "confirm_retry": (
+        "Run the actions that did not complete again?",
+        "Executar de novo as ações que não concluíram?",
+    ),
+    "yes": ("Yes", "Sim"),
+    "no": ("No", "Não"),
+    "open_temporal": ("Open in Temporal UI", "Abrir no Temporal UI"),
+    "live": ("Live", "Ao vivo"),
+    "reconnecting": ("Reconnecting…", "Reconectando…"),
+    "final": (
+        "Finished — this page no longer updates",
+        "Terminado — esta página não atualiza mais",
+    ),
+    "timeline": ("Timeline", "Linha do tempo"),
+    "actions": ("Actions", "Ações"),
+    "attempt": ("attempt {n}", "tentativa {n}"),
+    "attempts": ("{n} attempts", "{n} tentativas"),
+    "last_error": ("Last error: {error}", "Último erro: {error}"),
+    "next_retry": ("next try {when}", "próxima tentativa {when}"),
+    "result": ("Result", "Resultado"),
+    "error": ("Error", "Erro"),
+    "duration": ("Duration", "Duração"),
+    "not_found": ("Job {id} not found.", "Job {id} não encontrado."),
+    "unavailable": (
+        "Temporal is unreachable; retrying…",
+        "Temporal inacessível; tentando de novo…",
+    ),
+    "cancel_requested": ("Cancel requested.", "Cancelamento solicitado."),
+    "retry_started": ("Retry started.", "Nova tentativa iniciada."),
+    "showing": ("Showing {a}–{b} of {n}", "Mostrando {a}–{b} de {n}"),
+    "job_error": ("Job: {error}", "Job: {error}"),
+}
+
+
+class Translator:
+    """Words, statuses, dates and numbers for one language and time zone."""
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE, timezone: str | None = None) -> None:
+        self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+        self._locale = _BABEL[self.language]
+        self._index = list(LANGUAGES).index(self.language)
+        try:
+            self.tz = ZoneInfo(timezone) if timezone else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            self.tz = UTC
+
+    def __call__(self, key: str, **values: object) -> str:
+        return _TEXT[key][self._index].format(**values)
+
+    def status(self, status: Status | str) -> str:
+        return STATUS_LABELS[self.language][Status(status)]
+
+    def moment(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, "medium", tzinfo=self.tz, locale=self._locale)
+
+    def ago(self, value: datetime, now: datetime | None = None) -> str:
+        delta = value - (now or datetime.now(UTC))
+        return format_timedelta(delta, add_direction=True, locale=self._locale)
+
+    def duration(self, value: timedelta) -> str:
+        seconds = value.total_seconds()
+        if seconds < 60:
+            return f"{format_decimal(round(seconds, 1), locale=self._locale)} s"
+        return format_timedelta(value, threshold=2, locale=self._locale)
+
+    def number(self, value: float) -> str:
+        return format_decimal(value, locale=self._locale)
+
+    def percent(self, value: float) -> str:
+        return format_percent(value / 100, locale=self._locale)

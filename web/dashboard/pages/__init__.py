@@ -1,0 +1,1 @@
+"""Dashboard pages; each module's `register()` adds its routes (NiceGUI keeps them globally)."""

@@ -1,0 +1,384 @@
+"""The job page: overall progress, every action live, a timeline, cancel and retry.
+
+Updates come from the status hub (one shared poller per job, whatever the number of viewers);
+the browser never polls. Big jobs show counts first, failed actions first, and pages of actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.responses import RedirectResponse
+from nicegui import background_tasks, ui
+
+from web.auth import User
+from web.dashboard import session
+from web.dashboard.i18n import Translator
+from web.dashboard.pages.login import signed_in_or_redirect
+from web.dashboard.widgets import STATUS_LOOK, frame, progress_bar, status_chip
+from web.runtime import current
+from web.schemas import JobView, LiveActionState
+from web.status_hub import JobNotFound, Snapshot, TemporalUnavailable
+from web.temporal_jobs import Conflict
+from workflows.contract import Status
+
+ACTIONS_PER_PAGE = 25
+FAILED_FIRST = {
+    Status.FAILED: 0,
+    Status.RUNNING: 1,
+    Status.PENDING: 2,
+    Status.CANCELLED: 3,
+    Status.COMPLETED: 4,
+}
+BAR_COLOURS = {
+    Status.PENDING: "#757575",
+    Status.RUNNING: "#1565c0",
+    Status.COMPLETED: "#2e7d32",
+    Status.FAILED: "#c62828",
+    Status.CANCELLED: "#ef6c00",
+}
+RESULT_PREVIEW_CHARS = 2000
+
+
+class JobPage:
+    def __init__(self, job_id: str, user: User, t: Translator, snapshot: Snapshot) -> None:
+        self.job_id, self.user, self.t = job_id, user, t
+        self.snapshot = snapshot
+        self.page = 1
+        self.only: Status | None = None
+        self.restart = asyncio.Event()
+
+    @property
+    def view(self) -> JobView:
+        return self.snapshot.view
+
+    def build(self) -> None:
+        t = self.t
+        self.dialogs = ui.element("div")  # outside every refreshed part: live updates keep them
+        with ui.card().classes("w-full").props("bordered flat"):
+            self.header()
+            self.summary()
+        with ui.card().classes("w-full").props("bordered flat"):
+            ui.label(t("timeline")).classes("font-bold")
+            self.chart = ui.echart(self.timeline_options()).classes("w-full")
+            self.chart.style(f"height: {self.chart_height()}px")
+        with ui.card().classes("w-full").props("bordered flat"):
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label(t("actions")).classes("font-bold")
+                self.filters()
+            self.action_list()
+
+    # -- summary -----------------------------------------------------------------------------
+
+    def header(self) -> None:
+        """Job id, live indicator and commands: built once, so a click never meets a refresh."""
+        t = self.t
+        with ui.row().classes("w-full items-center justify-between"):
+            with ui.row().classes("items-center gap-3"):
+                self.status_slot = ui.element("div")
+                ui.label(self.job_id).classes("font-mono text-lg")
+            with ui.row().classes("items-center gap-2"):
+                self.indicator = ui.label().classes("text-sm").props('role="status"')
+                self.cancel_button = ui.button(
+                    t("cancel_job"), icon="stop_circle", color="negative", on_click=self.cancel
+                ).props("outline")
+                self.retry_button = ui.button(t("retry_job"), icon="replay", on_click=self.retry)
+                if ui_url := current().settings.ui_url:
+                    namespace = current().settings.namespace
+                    ui.link(
+                        t("open_temporal"),
+                        f"{ui_url}/namespaces/{namespace}/workflows/{self.job_id}",
+                        new_tab=True,
+                    ).classes("text-sm").props('data-testid="temporal-link"')
+        self.update_header()
+
+    def update_header(self) -> None:
+        view, finished = self.view, self.snapshot.finished
+        self.status_slot.clear()
+        with self.status_slot:
+            status_chip(view.status, self.t).classes("text-lg")
+        self.cancel_button.set_visibility(not finished and not view.status.finished)
+        self.retry_button.set_visibility(
+            finished and view.status in (Status.FAILED, Status.CANCELLED)
+        )
+        self.update_indicator()
+
+    @ui.refreshable_method
+    def summary(self) -> None:
+        t, view = self.t, self.view
+        progress = view.progress
+        finished = progress.completed + progress.failed + progress.cancelled
+        progress_bar(progress.percent, view.status).classes("w-full")
+        with ui.row().classes("w-full items-center gap-3"):
+            ui.label(
+                t("k_of_n", k=t.number(finished), n=t.number(progress.total))
+                + f" · {t.percent(progress.percent)}"
+            ).classes("font-medium")
+            for status in Status:
+                count = getattr(progress, status.lower())
+                if count:
+                    icon, colour = STATUS_LOOK[status]
+                    ui.chip(
+                        f"{t.number(count)} {t.status(status)}",
+                        icon=icon,
+                        color=colour,
+                        text_color="white",
+                    ).props("dense outline")
+        with ui.row().classes("text-sm text-slate-600 gap-6"):
+            ui.label(f"{t('created')}: {t.moment(view.created_at)}")
+            if view.finished_at:
+                ui.label(f"{t('finished')}: {t.moment(view.finished_at)}")
+            for key, value in view.labels.items():
+                ui.label(f"{key}={value}").classes("font-mono")
+        if view.error:
+            ui.label(t("job_error", error=view.error)).classes("text-negative")
+
+    def update_indicator(self) -> None:
+        t = self.t
+        if self.snapshot.finished:
+            text, icon = t("final"), "⏹"
+        elif current().hub.watch_error(self.job_id):
+            text, icon = t("reconnecting"), "⟳"
+        else:
+            text, icon = t("live"), "●"
+        self.indicator.text = f"{icon} {text}"
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def visible_actions(self) -> list[LiveActionState]:
+        actions = [a for a in self.view.actions if self.only is None or a.status is self.only]
+        return sorted(actions, key=lambda a: FAILED_FIRST[a.status])
+
+    @ui.refreshable_method
+    def filters(self) -> None:
+        t, progress = self.t, self.view.progress
+        options = {"": f"{t('all_statuses')} ({t.number(progress.total)})"} | {
+            s.value: f"{t.status(s)} ({t.number(getattr(progress, s.lower()))})" for s in Status
+        }
+
+        def choose(value: str) -> None:
+            self.only, self.page = (Status(value) if value else None), 1
+            self.action_list.refresh()
+            self.refresh_chart()
+
+        ui.select(
+            options,
+            value=self.only.value if self.only else "",
+            label=t("status"),
+            on_change=lambda e: choose(e.value),
+        ).props("outlined dense").classes("w-56")
+
+    def page_of_actions(self) -> tuple[list[LiveActionState], int, int]:
+        actions = self.visible_actions()
+        pages = max(1, -(-len(actions) // ACTIONS_PER_PAGE))
+        self.page = min(self.page, pages)
+        start = (self.page - 1) * ACTIONS_PER_PAGE
+        return actions[start : start + ACTIONS_PER_PAGE], len(actions), pages
+
+    @ui.refreshable_method
+    def action_list(self) -> None:
+        t = self.t
+        shown, total, pages = self.page_of_actions()
+        for action in shown:
+            self.action_row(action)
+        if pages > 1:
+            first = (self.page - 1) * ACTIONS_PER_PAGE + 1
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label(
+                    t(
+                        "showing",
+                        a=t.number(first),
+                        b=t.number(first + len(shown) - 1),
+                        n=t.number(total),
+                    )
+                ).classes("text-sm")
+
+                def go(value: int) -> None:
+                    self.page = value
+                    self.action_list.refresh()
+                    self.refresh_chart()
+
+                ui.pagination(
+                    1, pages, direction_links=True, value=self.page, on_change=lambda e: go(e.value)
+                )
+
+    def action_row(self, action: LiveActionState) -> None:
+        t = self.t
+        finished = action.status.finished
+        percent = 100.0 if finished else (action.progress or 0.0)
+        with ui.card().classes("w-full action-row").props("flat bordered"):
+            with ui.row().classes("w-full items-center gap-4 no-wrap"):
+                status_chip(action.status, t)
+                with ui.column().classes("gap-0 w-56"):
+                    ui.label(action.name).classes("font-medium truncate")
+                    ui.label(action.type).classes("text-xs text-slate-500")
+                with ui.column().classes("grow gap-1"):
+                    progress_bar(percent, action.status)
+                    ui.label(self.attempt_text(action)).classes("text-xs text-slate-600")
+                ui.label(self.duration_text(action)).classes("w-24 text-sm text-right")
+            if action.status is Status.RUNNING and action.last_failure:
+                ui.label(t("last_error", error=action.last_failure)).classes(
+                    "text-sm text-orange-900"
+                )
+            if action.error:
+                with ui.row().classes("items-center gap-1 text-negative"):
+                    ui.icon("error_outline").props(f'aria-label="{t("error")}"')
+                    ui.label(action.error).classes("text-sm")
+            if action.result is not None:
+                with ui.expansion(t("result"), icon="data_object").classes("w-full text-sm"):
+                    text = json.dumps(action.result, indent=2, ensure_ascii=False)
+                    ui.code(text[:RESULT_PREVIEW_CHARS], language="json").classes("w-full")
+
+    def attempt_text(self, action: LiveActionState) -> str:
+        t = self.t
+        if action.status is Status.RUNNING and action.attempt:
+            text = t("attempt", n=t.number(action.attempt))
+            if action.next_retry_at:
+                text += " · " + t("next_retry", when=t.ago(action.next_retry_at))
+            if action.progress is not None:
+                text += f" · {t.percent(action.progress)}"
+            return text
+        if action.attempts > 1:
+            return t("attempts", n=t.number(action.attempts))
+        return ""
+
+    def duration_text(self, action: LiveActionState) -> str:
+        if action.started_at is None:
+            return ""
+        end = action.finished_at or datetime.now(UTC)
+        return self.t.duration(end - action.started_at)
+
+    # -- timeline ----------------------------------------------------------------------------
+
+    def timeline_options(self) -> dict[str, Any]:
+        """A Gantt chart of this page's actions: start and end, status in words, retries marked."""
+        t, start, now = self.t, self.view.created_at, datetime.now(UTC)
+        rows = [a for a in self.page_of_actions()[0] if a.started_at][::-1]
+        bars = []
+        for action in rows:
+            assert action.started_at is not None
+            tries = action.attempt or action.attempts
+            seconds = ((action.finished_at or now) - action.started_at).total_seconds()
+            label = {
+                "show": True,
+                "position": "insideLeft",
+                "color": "#fff",
+                "formatter": t.status(action.status) + (f" ↻{tries}" if tries > 1 else ""),
+            }
+            colour = {"color": BAR_COLOURS[action.status]}
+            bars.append({"value": round(seconds, 2), "itemStyle": colour, "label": label})
+        return {
+            "animation": False,
+            "grid": {"left": 150, "right": 20, "top": 10, "bottom": 30},
+            "xAxis": {"type": "value", "name": "s", "min": 0},
+            "yAxis": {"type": "category", "data": [a.name for a in rows]},
+            "series": [
+                {
+                    "type": "bar",
+                    "stack": "time",
+                    "silent": True,
+                    "itemStyle": {"color": "transparent"},
+                    "data": [
+                        round((a.started_at - start).total_seconds(), 2)
+                        for a in rows
+                        if a.started_at
+                    ],
+                },
+                {"type": "bar", "stack": "time", "data": bars},
+            ],
+        }
+
+    def chart_height(self) -> int:
+        return 60 + 28 * max(1, sum(1 for a in self.page_of_actions()[0] if a.started_at))
+
+    def refresh_chart(self) -> None:
+        self.chart.options.clear()
+        self.chart.options.update(self.timeline_options())
+        self.chart.style(f"height: {self.chart_height()}px")
+        self.chart.update()
+
+    # -- live updates and commands -----------------------------------------------------------
+
+    def show(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.update_header()
+        self.summary.refresh()
+        self.filters.refresh()
+        self.action_list.refresh()
+        self.refresh_chart()
+
+    async def follow(self) -> None:
+        """Show every change the hub sees; after the end, wait for a retry to follow again."""
+        hub = current().hub
+        while True:
+            try:
+                async for snapshot in hub.watch(self.job_id):
+                    self.show(snapshot)
+            except TemporalUnavailable:
+                await asyncio.sleep(2)
+                continue
+            except JobNotFound:
+                return
+            self.update_indicator()
+            await self.restart.wait()
+            self.restart.clear()
+
+    async def confirm(self, question: str) -> bool:
+        with self.dialogs, ui.dialog() as dialog, ui.card():
+            ui.label(question)
+            with ui.row().classes("w-full justify-end"):
+                ui.button(self.t("no"), on_click=lambda: dialog.submit(False)).props("flat")
+                ui.button(self.t("yes"), on_click=lambda: dialog.submit(True)).props("autofocus")
+        answer = await dialog
+        dialog.delete()
+        return bool(answer)
+
+    async def cancel(self) -> None:
+        if not await self.confirm(self.t("confirm_cancel")):
+            return
+        try:
+            await current().operations.cancel(self.job_id, self.snapshot)
+            ui.notify(self.t("cancel_requested"))
+        except Conflict as conflict:
+            ui.notify(str(conflict), type="warning")
+
+    async def retry(self) -> None:
+        if not await self.confirm(self.t("confirm_retry")):
+            return
+        try:
+            await current().operations.retry(self.job_id, self.snapshot)
+        except Conflict as conflict:
+            ui.notify(str(conflict), type="warning")
+            return
+        ui.notify(self.t("retry_started"))
+        self.show(await current().hub.snapshot(self.job_id))
+        self.restart.set()
+
+
+def register() -> None:
+    @ui.page("/jobs/{job_id}", title="Fanout · Job")
+    async def job_page(job_id: str) -> RedirectResponse | None:
+        user = signed_in_or_redirect(f"/jobs/{job_id}")
+        if isinstance(user, RedirectResponse):
+            return user
+        t = session.translator()
+        with frame(user, t):
+            try:
+                snapshot = await current().hub.snapshot(job_id)
+            except JobNotFound:
+                snapshot = None
+            except TemporalUnavailable:
+                ui.label(t("unavailable")).classes("text-negative").props('role="alert"')
+                return None
+            if snapshot is None or not user.may_see(snapshot.owner):
+                ui.label(t("not_found", id=job_id)).classes("text-lg")
+                return None
+            page = JobPage(job_id, user, t, snapshot)
+            page.build()
+        task = background_tasks.create(page.follow(), name=f"follow {job_id}")
+        ui.context.client.on_delete(task.cancel)
+        ui.timer(1.0, page.update_indicator)
+        return None

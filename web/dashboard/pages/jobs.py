@@ -1,0 +1,137 @@
+"""The jobs page: your jobs, running first, live, with a status filter and pages."""
+
+from __future__ import annotations
+
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from web.auth import User
+from web.dashboard import session
+from web.dashboard.i18n import Translator
+from web.dashboard.pages.login import signed_in_or_redirect
+from web.dashboard.widgets import frame, progress_bar, status_chip
+from web.runtime import current
+from web.schemas import JobSummary
+from web.status_hub import JobNotFound, TemporalUnavailable
+from workflows.contract import Status
+
+PAGE_SIZE = 20
+REFRESH_S = 2.0
+
+
+class JobList:
+    """One page of jobs, refreshed every REFRESH_S; running rows use the hub's shared state."""
+
+    def __init__(self, user: User, t: Translator, status: Status | None) -> None:
+        self.user, self.t, self.status = user, t, status
+        self.tokens: list[str | None] = [None]  # page tokens: the first page, then each "next"
+        self.next_token: str | None = None
+        self.problem: str | None = None
+        self.jobs: list[tuple[JobSummary, int]] = []
+
+    async def load(self) -> None:
+        runtime = current()
+        try:
+            jobs, self.next_token = await runtime.operations.list(
+                self.user, self.status, PAGE_SIZE, self.tokens[-1]
+            )
+            self.problem = None
+        except (TemporalUnavailable, RuntimeError):
+            self.problem = self.t("unavailable")
+            return
+        rows = []
+        for job in jobs:
+            finished = job.action_count
+            if job.status is Status.RUNNING:
+                try:
+                    snapshot = await runtime.hub.snapshot(job.job_id)
+                except (JobNotFound, TemporalUnavailable):
+                    snapshot = None
+                if snapshot is not None:
+                    progress = snapshot.view.progress
+                    job = job.model_copy(update={"percent": progress.percent})
+                    finished = progress.completed + progress.failed + progress.cancelled
+            rows.append((job, finished))
+        self.jobs = rows
+
+    @ui.refreshable_method
+    def render(self) -> None:
+        t = self.t
+        if self.problem:
+            ui.label(self.problem).classes("text-negative").props('role="alert"')
+        if not self.jobs and not self.problem:
+            ui.label(t("no_jobs")).classes("text-slate-500")
+        for job, finished in self.jobs:
+            with (
+                ui.link(target=f"/jobs/{job.job_id}")
+                .classes("w-full no-underline text-inherit job-row")
+                .props(f'aria-label="{t("open_job", id=job.job_id)}"'),
+                ui.card().classes("w-full hover:bg-slate-50").props("flat bordered"),
+                ui.row().classes("w-full items-center gap-4 no-wrap"),
+            ):
+                status_chip(job.status, t)
+                ui.label(job.job_id).classes("font-mono text-sm w-80 truncate")
+                with ui.column().classes("grow gap-1"):
+                    progress_bar(job.percent, job.status)
+                    ui.label(
+                        t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
+                        + f" · {t.percent(job.percent)}"
+                    ).classes("text-xs text-slate-600")
+                ui.label(t("actions_count", n=t.number(job.action_count))).classes("w-24 text-sm")
+                ui.label(t.ago(job.created_at)).classes("w-32 text-sm text-slate-600").tooltip(
+                    t.moment(job.created_at)
+                )
+
+    async def refresh(self) -> None:
+        await self.load()
+        self.render.refresh()
+
+    async def next_page(self) -> None:
+        if self.next_token:
+            self.tokens.append(self.next_token)
+            await self.refresh()
+
+    async def previous_page(self) -> None:
+        if len(self.tokens) > 1:
+            self.tokens.pop()
+            await self.refresh()
+
+
+def register() -> None:
+    @ui.page("/jobs", title="Fanout · Jobs")
+    async def jobs_page(status: str | None = None) -> RedirectResponse | None:
+        user = signed_in_or_redirect("/jobs")
+        if isinstance(user, RedirectResponse):
+            return user
+        t = session.translator()
+        chosen = Status(status) if status is not None and status in Status.__members__ else None
+        jobs = JobList(user, t, chosen)
+        await jobs.load()
+        with frame(user, t):
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label(t("jobs")).classes("text-2xl font-bold")
+                with ui.row().classes("items-center gap-2"):
+                    options = {"": t("all_statuses")} | {s.value: t.status(s) for s in Status}
+                    ui.select(
+                        options,
+                        value=chosen.value if chosen else "",
+                        label=t("status"),
+                        on_change=lambda e: ui.navigate.to(
+                            f"/jobs?status={e.value}" if e.value else "/jobs"
+                        ),
+                    ).props("outlined dense").classes("w-48")
+                    ui.button(
+                        t("new_job"), icon="add", on_click=lambda: ui.navigate.to("/jobs/new")
+                    )
+            jobs.render()
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button(
+                    t("previous_page"), icon="chevron_left", on_click=jobs.previous_page
+                ).props("flat").bind_enabled_from(
+                    jobs, "tokens", backward=lambda tokens: len(tokens) > 1
+                )
+                ui.button(t("next_page"), icon="chevron_right", on_click=jobs.next_page).props(
+                    "flat"
+                ).bind_enabled_from(jobs, "next_token", backward=bool)
+        ui.timer(REFRESH_S, jobs.refresh)
+        return None

@@ -1,0 +1,349 @@
+"""The new-job form, generated from the action catalog's JSON Schemas.
+
+Each action picks a type; its params get fitting widgets (numbers, switches, text areas) from the
+type's schema. The request is checked exactly as `POST /api/jobs` checks it, and every problem is
+shown on the field it belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+from nicegui.elements.mixins.validation_element import ValidationElement
+
+from activities import registry
+from web.dashboard import session
+from web.dashboard.i18n import Translator
+from web.dashboard.pages.login import signed_in_or_redirect
+from web.dashboard.widgets import frame
+from web.runtime import current
+from web.status_hub import TemporalUnavailable
+from web.validation import InvalidJob, parse_job
+
+LONG_TEXT = 10_000  # strings allowed to be longer than this get a text area
+
+
+def demo_preset() -> list[dict[str, Any]]:
+    """Five actions finishing at different times; one is retried, one fails until a retry."""
+    later = (datetime.now(UTC) + timedelta(seconds=25)).isoformat(timespec="seconds")
+    return [
+        {"type": "demo.sleep", "name": "download", "params": {"seconds": 3}},
+        {"type": "demo.sleep", "name": "resize", "params": {"seconds": 6}},
+        {"type": "demo.sleep", "name": "index", "params": {"seconds": 10}},
+        {
+            "type": "demo.sleep",
+            "name": "flaky upload",
+            "params": {"seconds": 3, "fail_first_attempts": 1},
+            "retry": {"initial_interval_s": 2},
+        },
+        {"type": "demo.sleep", "name": "notify", "params": {"seconds": 2, "fail_until": later}},
+    ]
+
+
+def text_preset() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "text.stats",
+            "name": "poem",
+            "params": {
+                "text": "The woods are lovely, dark and deep,\nBut I have promises to keep."
+            },
+        },
+        {
+            "type": "text.stats",
+            "name": "proverb",
+            "params": {"text": "Devagar se vai ao longe. Devagar e sempre."},
+        },
+    ]
+
+
+class ParamField:
+    """One parameter's widget, chosen from its JSON Schema."""
+
+    def __init__(self, name: str, schema: dict[str, Any], value: Any) -> None:
+        self.name = name
+        kind = _schema_type(schema)
+        label = schema.get("title") or name
+        hint = schema.get("description", "")
+        default = value if value is not None else schema.get("default")
+        self.read: Callable[[], Any]
+        self.widget: ui.element
+        if kind in ("number", "integer"):
+            number = ui.number(
+                label,
+                value=default,
+                min=schema.get("minimum"),
+                max=schema.get("maximum"),
+                step=1 if kind == "integer" else 0.1,
+                precision=0 if kind == "integer" else None,
+            )
+            self.widget = number
+            self.read = lambda: (
+                None
+                if number.value is None
+                else (int(number.value) if kind == "integer" else number.value)
+            )
+        elif kind == "boolean":
+            switch = ui.switch(label, value=bool(default))
+            self.widget = switch
+            self.read = lambda: switch.value
+        elif (
+            kind == "string"
+            and schema.get("maxLength", LONG_TEXT + 1) > LONG_TEXT
+            and (schema.get("format") is None)
+        ):
+            area = ui.textarea(label, value=default or "").props("autogrow")
+            self.widget = area
+            self.read = lambda: area.value
+        elif kind == "string":
+            text = ui.input(label, value=default or "")
+            self.widget = text
+            self.read = lambda: text.value or None
+        else:
+            raw = ui.textarea(label, value=json.dumps(default) if default is not None else "")
+            self.widget = raw
+            self.read = lambda: _json_or_text(raw.value)
+        wide = isinstance(self.widget, ui.textarea)
+        self.widget.classes("w-full" if wide else "w-64").props(
+            f'outlined dense hint="{_attr(hint)}"'
+        )
+
+    def value(self) -> Any:
+        return self.read()
+
+    def show_error(self, message: str | None) -> None:
+        if isinstance(self.widget, ValidationElement):
+            self.widget.error = message
+        elif message:
+            ui.notify(f"{self.name}: {message}", type="negative")
+
+
+class ActionCard:
+    def __init__(self, form: JobForm, preset: dict[str, Any] | None) -> None:
+        self.form, self.t = form, form.t
+        preset = preset or {"type": "demo.sleep"}
+        self.retry = preset.get("retry")
+        self.fields: dict[str, ParamField] = {}
+        with ui.card().classes("w-full").props("bordered flat") as self.card:
+            with ui.row().classes("w-full items-center justify-between"):
+                self.title = ui.label().classes("font-bold")
+                self.remove = ui.button(icon="delete", on_click=lambda: form.remove(self)).props(
+                    "flat round"
+                )
+            with ui.row().classes("w-full gap-4 no-wrap"):
+                self.type = (
+                    ui.select(
+                        {d.type: f"{d.type} — {d.description}" for d in registry.all_definitions()},
+                        value=preset["type"],
+                        label=self.t("type"),
+                        on_change=lambda: self.build_params({}),
+                    )
+                    .props("outlined dense")
+                    .classes("w-2/3")
+                )
+                self.name = ui.input(self.t("name_optional"), value=preset.get("name") or "")
+                self.name.props("outlined dense").classes("w-1/3")
+            self.params = ui.row().classes("w-full gap-4 items-start")
+        self.build_params(preset.get("params", {}))
+
+    def number(self, index: int) -> None:
+        self.title.text = self.t("action", n=index + 1)
+        self.remove.props(f'aria-label="{_attr(self.t("remove_action", n=index + 1))}"')
+
+    def build_params(self, values: dict[str, Any]) -> None:
+        self.params.clear()
+        self.fields = {}
+        definition = registry.get(self.type.value)
+        if definition is None:
+            return
+        schema = definition.params_schema()
+        with self.params:
+            for name, prop in schema.get("properties", {}).items():
+                self.fields[name] = ParamField(name, _resolve(prop, schema), values.get(name))
+
+    def data(self) -> dict[str, Any]:
+        params = {n: f.value() for n, f in self.fields.items()}
+        action: dict[str, Any] = {
+            "type": self.type.value,
+            "params": {n: v for n, v in params.items() if v is not None and v != ""},
+        }
+        if self.name.value:
+            action["name"] = self.name.value
+        if self.retry:
+            action["retry"] = self.retry
+        return action
+
+    def clear_errors(self) -> None:
+        self.type.error = self.name.error = None
+        for field in self.fields.values():
+            field.show_error(None)
+
+    def show_error(self, loc: list[Any], message: str) -> bool:
+        if loc[:1] == ["type"]:
+            self.type.error = message
+        elif loc[:1] == ["name"]:
+            self.name.error = message
+        elif loc[:1] == ["params"] and len(loc) > 1 and loc[1] in self.fields:
+            self.fields[loc[1]].show_error(message)
+        else:
+            return False
+        return True
+
+
+class JobForm:
+    def __init__(self, t: Translator) -> None:
+        self.t = t
+        self.cards: list[ActionCard] = []
+        with ui.row().classes("items-center gap-2"):
+            ui.label(t("presets")).classes("text-slate-600")
+            ui.button(
+                t("preset_demo"), icon="play_circle", on_click=lambda: self.load(demo_preset())
+            ).props("outline")
+            ui.button(
+                t("preset_text"), icon="notes", on_click=lambda: self.load(text_preset())
+            ).props("outline")
+        self.list = ui.column().classes("w-full gap-3")
+        ui.button(t("add_action"), icon="add", on_click=lambda: self.add(None)).props("outline")
+        with ui.card().classes("w-full").props("bordered flat"):
+            ui.label(t("options")).classes("font-bold")
+            with ui.row().classes("w-full gap-4"):
+                self.policy = (
+                    ui.select(
+                        {"continue": t("policy_continue"), "fail_fast": t("policy_fail_fast")},
+                        value="continue",
+                        label=t("failure_policy"),
+                    )
+                    .props("outlined dense")
+                    .classes("w-72")
+                )
+                self.tolerated = ui.number(t("tolerated_failures"), value=0, min=0, precision=0)
+                self.tolerated.props("outlined dense").classes("w-48")
+                self.max_parallel = ui.number(t("max_parallel"), min=1, precision=0)
+                self.max_parallel.props("outlined dense").classes("w-72")
+            self.labels = (
+                ui.textarea(t("labels"), placeholder="team=search")
+                .props("outlined dense autogrow")
+                .classes("w-full")
+            )
+        self.problem = ui.label().classes("text-negative").props('role="alert"')
+        ui.button(t("submit"), icon="rocket_launch", on_click=self.submit).props(
+            'size=lg data-testid="submit-job"'
+        )
+        self.add(None)
+
+    def add(self, preset: dict[str, Any] | None) -> None:
+        with self.list:
+            self.cards.append(ActionCard(self, preset))
+        self._renumber()
+
+    def remove(self, card: ActionCard) -> None:
+        if len(self.cards) > 1:
+            self.cards.remove(card)
+            self.list.remove(card.card)
+            self._renumber()
+
+    def load(self, actions: list[dict[str, Any]]) -> None:
+        self.list.clear()
+        self.cards = []
+        for action in actions:
+            self.add(action)
+
+    def _renumber(self) -> None:
+        for index, card in enumerate(self.cards):
+            card.number(index)
+
+    def data(self) -> dict[str, Any]:
+        labels = dict(
+            line.split("=", 1) for line in (self.labels.value or "").splitlines() if "=" in line
+        )
+        return {
+            "actions": [card.data() for card in self.cards],
+            "failure_policy": self.policy.value,
+            "tolerated_failures": int(self.tolerated.value or 0),
+            "max_parallel": int(self.max_parallel.value) if self.max_parallel.value else None,
+            "labels": {k.strip(): v.strip() for k, v in labels.items()},
+        }
+
+    async def submit(self) -> None:
+        user = session.signed_in_user()
+        if user is None:
+            ui.navigate.to("/login?next=/jobs/new")
+            return
+        self.problem.text = ""
+        self.tolerated.error = self.max_parallel.error = self.labels.error = None
+        for card in self.cards:
+            card.clear_errors()
+        runtime = current()
+        try:
+            spec = parse_job(self.data(), runtime.settings.max_actions_per_job)
+            job_id = await runtime.operations.start(spec, user.name, None)
+        except InvalidJob as invalid:
+            self.show_errors(invalid.errors)
+            return
+        except (TemporalUnavailable, RuntimeError):
+            self.problem.text = self.t("unavailable")
+            return
+        ui.navigate.to(f"/jobs/{job_id}")
+
+    def show_errors(self, errors: list[dict[str, Any]]) -> None:
+        unplaced = []
+        for error in errors:
+            loc, message = error["loc"], error["msg"]
+            placed = False
+            if loc[:1] == ["actions"] and len(loc) > 2 and isinstance(loc[1], int):
+                placed = loc[1] < len(self.cards) and self.cards[loc[1]].show_error(
+                    loc[2:], message
+                )
+            elif loc[:1] == ["tolerated_failures"]:
+                self.tolerated.error, placed = message, True
+            elif loc[:1] == ["max_parallel"]:
+                self.max_parallel.error, placed = message, True
+            elif loc[:1] == ["labels"]:
+                self.labels.error, placed = message, True
+            if not placed:
+                unplaced.append(f"{'.'.join(map(str, loc))}: {message}" if loc else message)
+        self.problem.text = " ".join([self.t("fix_errors"), *unplaced])
+
+
+def register() -> None:
+    @ui.page("/jobs/new", title="Fanout · New job")
+    def new_job_page() -> RedirectResponse | None:
+        user = signed_in_or_redirect("/jobs/new")
+        if isinstance(user, RedirectResponse):
+            return user
+        t = session.translator()
+        with frame(user, t):
+            ui.label(t("new_job")).classes("text-2xl font-bold")
+            JobForm(t)
+        return None
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    if "type" in schema:
+        return str(schema["type"])
+    kinds = [s.get("type") for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    return str(kinds[0]) if kinds else "string"
+
+
+def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema with `anyOf: [X, null]` folded into X (pydantic's optional fields)."""
+    options = [s for s in prop.get("anyOf", []) if s.get("type") != "null"]
+    if len(options) == 1:
+        return {**options[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    return prop
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value) if value else None
+    except json.JSONDecodeError:
+        return value
+
+
+def _attr(text: str) -> str:
+    return text.replace('"', "&quot;")

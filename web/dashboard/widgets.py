@@ -1,0 +1,81 @@
+"""Pieces every dashboard page uses: the frame with header, status chips, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import app, ui
+
+from web.auth import User
+from web.dashboard import session
+from web.dashboard.i18n import LANGUAGES, Translator
+from workflows.contract import Status
+
+# Status is never shown by colour alone: every chip has an icon and a word.
+STATUS_LOOK = {
+    Status.PENDING: ("schedule", "grey-7"),
+    Status.RUNNING: ("autorenew", "blue-8"),
+    Status.COMPLETED: ("check_circle", "green-8"),
+    Status.FAILED: ("error", "red-8"),
+    Status.CANCELLED: ("block", "orange-9"),
+}
+
+
+def status_chip(status: Status | str, t: Translator, width: str = "w-36") -> ui.chip:
+    """Icon and word, in a fixed-width slot so rows line up whatever the language."""
+    icon, colour = STATUS_LOOK[Status(status)]
+    with ui.element("div").classes(f"{width} shrink-0"):
+        return (
+            ui.chip(t.status(status), icon=icon, color=colour, text_color="white")
+            .props(f'dense square aria-label="{t("status")}: {t.status(status)}"')
+            .classes("status-chip font-medium")
+        )
+
+
+def progress_bar(percent: float, status: Status | str) -> ui.linear_progress:
+    _, colour = STATUS_LOOK[Status(status)]
+    return ui.linear_progress(
+        value=percent / 100, show_value=False, size="10px", color=colour
+    ).props(f'rounded aria-valuenow="{percent:.0f}" aria-valuemin="0" aria-valuemax="100"')
+
+
+def language_select(t: Translator) -> None:
+    def change(event: object) -> None:
+        session.set_language(getattr(event, "value", "en"))
+        ui.navigate.reload()
+
+    ui.select(LANGUAGES, value=t.language, label=t("language"), on_change=change).props(
+        "dense outlined options-dense"
+    ).classes("w-44")
+
+
+@contextmanager
+def frame(user: User, t: Translator) -> Iterator[None]:
+    """Header with navigation, language and sign-out; the page's content goes inside."""
+    with ui.header().classes("items-center justify-between bg-slate-900 px-6 py-2 gap-4"):
+        with ui.row().classes("items-center gap-6"):
+            ui.link("Fanout", "/jobs").classes("text-xl font-bold text-white no-underline")
+            ui.link(t("jobs"), "/jobs").classes("text-white")
+            ui.link(t("new_job"), "/jobs/new").classes("text-white")
+        with ui.row().classes("items-center gap-4"):
+            with ui.element("div").classes("bg-white rounded px-1"):
+                language_select(t)
+            ui.label(t("signed_in_as", name=user.name)).classes("text-white text-sm")
+            ui.button(
+                t("sign_out"), icon="logout", on_click=lambda: ui.navigate.to("/logout")
+            ).props("flat color=white")
+    with ui.column().classes("w-full max-w-6xl mx-auto p-6 gap-4"):
+        yield
+    if "timezone" not in app.storage.user:
+        ui.timer(0.5, _remember_timezone, once=True)
+
+
+async def _remember_timezone() -> None:
+    """Dates show in the browser's time zone from the next page on."""
+    with contextlib.suppress(Exception):
+        session.set_timezone(await ui.run_javascript(BROWSER_TIMEZONE, timeout=3))
+
+
+BROWSER_TIMEZONE = "Intl.DateTimeFormat().resolvedOptions().timeZone"

@@ -1,0 +1,54 @@
+"""The services one web process shares: Temporal client, status hub, job operations, keys.
+
+The API routes and the dashboard both use them; they start with the app and stop with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RetryConfig
+
+from fanout.settings import Settings
+from web.auth import ApiKeys
+from web.status_hub import StatusHub
+from web.temporal_jobs import JobOperations
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    api_keys: ApiKeys
+    temporal: Client
+    hub: StatusHub
+    operations: JobOperations
+
+    @classmethod
+    async def start(cls, settings: Settings, api_keys: ApiKeys) -> Runtime:
+        # Lazy: the app starts (and answers 503) while Temporal is down, and reconnects later.
+        client = await Client.connect(
+            settings.temporal_target,
+            namespace=settings.namespace,
+            data_converter=pydantic_data_converter,
+            lazy=True,
+            retry_config=RetryConfig(max_retries=2),
+        )
+        hub = StatusHub(client, settings)
+        global _current
+        _current = cls(settings, api_keys, client, hub, JobOperations(client, hub, settings))
+        return _current
+
+    async def stop(self) -> None:
+        await self.hub.close()
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """The running app's services (for the dashboard, which has no request object)."""
+    if _current is None:
+        raise RuntimeError("The web app has not started yet.")
+    return _current
