@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run worker web test lint format replay-histories clean
+.PHONY: install run worker web test lint format replay-histories screenshots clean
 
 install: $(INSTALLED)
 
@@ -38,6 +38,9 @@ format: $(INSTALLED)
 
 replay-histories: $(INSTALLED)  ## re-record tests/replay/histories (only for intended breaking changes)
 	$(PY) -m tests.replay.record_histories
+
+screenshots: $(INSTALLED)  ## retake docs/*.png from the real app (needs /usr/bin/chromium)
+	$(PY) -m docs.take_screenshots
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -61,6 +61,8 @@ class Launcher:
         self.python = sys.executable
         self.token = config.dev_token or ""
         self.env = {**os.environ, "FANOUT_TEMPORAL_ADDRESS": config.temporal_target}
+        if config.ui_url:  # children see an explicit address, so tell them where the UI is
+            self.env["FANOUT_TEMPORAL_UI_URL"] = config.ui_url
 
     def say(self, message: str) -> None:
         print(message, file=self.out, flush=True)

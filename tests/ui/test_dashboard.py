@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from workflows.contract import JobSpec
 pytestmark = pytest.mark.integration
 
 
-async def start_job(owner: str, actions: list[dict[str, object]]) -> str:
+async def start_job(owner: str, actions: Sequence[Mapping[str, object]]) -> str:
     spec = JobSpec.model_validate({"actions": actions})
     return await current().operations.start(spec, owner, None)
 
@@ -138,3 +139,20 @@ async def test_portuguese_is_remembered(alice: User) -> None:
     await alice.open("/jobs")
     await alice.should_see("Todos os status")
     await alice.should_see("CONCLUÍDO")
+
+
+async def test_a_large_job_shows_counts_failed_first_and_pages(alice: User) -> None:
+    actions = [{"type": "text.stats", "params": {"text": f"row {i}"}} for i in range(118)]
+    actions += [{"name": f"bad {i}", "type": "demo.sleep",
+                 "params": {"seconds": 0, "fail_permanently": True}} for i in range(2)]  # fmt: skip
+    job_id = await start_job("alice", actions)
+    await alice.open(f"/jobs/{job_id}")
+    await alice.should_see("120 of 120 · 100%", retries=150)
+    await alice.should_see("118 COMPLETED")
+    await alice.should_see("2 FAILED")
+    await alice.should_see("Showing 1\u201325 of 120")
+    with alice:
+        rows = list(alice.find(marker="action-row").elements)
+    assert len(rows) == 25
+    await alice.should_see("bad 0")  # failed actions come first
+    await alice.should_not_see("text.stats#118")

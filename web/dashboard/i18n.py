@@ -51,6 +51,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "k_of_n": ("{k} of {n}", "{k} de {n}"),
     "actions_count": ("{n} actions", "{n} ações"),
+    "one_action": ("1 action", "1 ação"),
     "created": ("Created", "Criado"),
     "finished": ("Finished", "Terminado"),
     "previous_page": ("Previous", "Anterior"),

@@ -81,7 +81,9 @@ class JobPage:
                 self.status_slot = ui.element("div")
                 ui.label(self.job_id).classes("font-mono text-lg")
             with ui.row().classes("items-center gap-2"):
-                self.indicator = ui.label().classes("text-sm").props('role="status"')
+                with ui.row().classes("items-center gap-1").props('role="status"'):
+                    self.indicator_icon = ui.icon("sensors").classes("text-lg")
+                    self.indicator = ui.label().classes("text-sm")
                 self.cancel_button = ui.button(
                     t("cancel_job"), icon="stop_circle", color="negative", on_click=self.cancel
                 ).props("outline")
@@ -139,12 +141,15 @@ class JobPage:
     def update_indicator(self) -> None:
         t = self.t
         if self.snapshot.finished:
-            text, icon = t("final"), "⏹"
+            text, icon, colour = t("final"), "flag", "text-slate-600"
         elif current().hub.watch_error(self.job_id):
-            text, icon = t("reconnecting"), "⟳"
+            text, icon, colour = t("reconnecting"), "sync_problem", "text-orange-800"
         else:
-            text, icon = t("live"), "●"
-        self.indicator.text = f"{icon} {text}"
+            text, icon, colour = t("live"), "sensors", "text-green-800"
+        self.indicator.text = text
+        self.indicator.classes(replace=f"text-sm {colour}")
+        self.indicator_icon.name = icon
+        self.indicator_icon.classes(replace=f"text-lg {colour}")
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class JobPage:
         t = self.t
         finished = action.status.finished
         percent = 100.0 if finished else (action.progress or 0.0)
-        with ui.card().classes("w-full action-row").props("flat bordered"):
+        with ui.card().classes("w-full").props("flat bordered").mark("action-row"):
             with ui.row().classes("w-full items-center gap-4 no-wrap"):
                 status_chip(action.status, t)
                 with ui.column().classes("gap-0 w-56"):

@@ -77,7 +77,10 @@ class JobList:
                         t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
                         + f" · {t.percent(job.percent)}"
                     ).classes("text-xs text-slate-600")
-                ui.label(t("actions_count", n=t.number(job.action_count))).classes("w-24 text-sm")
+                count = job.action_count
+                ui.label(
+                    t("one_action") if count == 1 else t("actions_count", n=t.number(count))
+                ).classes("w-24 text-sm")
                 ui.label(t.ago(job.created_at)).classes("w-32 text-sm text-slate-600").tooltip(
                     t.moment(job.created_at)
                 )

@@ -1,0 +1,80 @@
+"""Takes the README's screenshots from the real app: `make screenshots`.
+
+Starts everything as `make run` does (on free ports, in a temporary data directory), starts the
+demo preset from the dashboard's form in Debian's Chromium, and saves docs/jobs.png and
+docs/job.png while the demo job is under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import tempfile
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+from fanout.temporal import exit_process
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LOCAL, TOKEN, App, sign_in
+from tests.conftest import free_port
+from tests.processes import Proc, clean_env
+
+DOCS = Path(__file__).parent
+
+
+async def main() -> None:
+    web, temporal, ui = free_port(), free_port(), free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = clean_env(
+            FANOUT_PORT=str(web),
+            FANOUT_DEV_SERVER_PORT=str(temporal),
+            FANOUT_DEV_UI_PORT=str(ui),
+            FANOUT_DATA_DIR=data,
+            FANOUT_DEV_TOKEN=TOKEN,
+        )
+        launcher = await Proc.python("-m", "fanout.run", env=env)
+        try:
+            await launcher.wait_for_line("Fanout is running.", timeout=90)
+            await shoot(App(f"http://127.0.0.1:{web}", f"http://127.0.0.1:{ui}"))
+        finally:
+            await launcher.stop(signal.SIGTERM)
+
+
+async def shoot(app: App) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith(LOCAL) else route.abort()
+            ),
+        )
+        await sign_in(page, app)
+        for text in ("hello world", "the quick brown fox"):  # a few finished jobs for the list
+            await page.goto(f"{app.url}/jobs/new")
+            await page.get_by_label("Type").click()
+            await page.get_by_role("option", name=re.compile("^text.stats")).click()
+            await page.get_by_label("Text").fill(text)
+            await page.get_by_test_id("submit-job").click()
+            await page.wait_for_url(re.compile(r"/jobs/job-"))
+        await page.goto(f"{app.url}/jobs/new")
+        await page.get_by_role("button", name="Demo: 5 actions").click()
+        await page.get_by_test_id("submit-job").click()
+        await page.wait_for_url(re.compile(r"/jobs/job-"))
+        await page.get_by_text("Last error").wait_for(timeout=20_000)  # a retry under way
+        await asyncio.sleep(1.5)
+        await page.screenshot(path=str(DOCS / "job.png"), full_page=True)
+        await page.goto(f"{app.url}/jobs")
+        await page.get_by_text("RUNNING").first.wait_for()
+        await page.screenshot(path=str(DOCS / "jobs.png"))
+        await browser.close()
+    print(f"Saved {DOCS / 'job.png'} and {DOCS / 'jobs.png'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    exit_process(0)

@@ -1,0 +1,97 @@
+"""Real-browser tests: Debian's Chromium driven by Playwright, against `make run`'s launcher.
+
+Nothing is downloaded: Chromium comes from the system (`.ci/run` installs the Debian package).
+Requests to anything but this machine are blocked and reported.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+
+from tests.conftest import REPO, free_port
+from tests.processes import Proc, clean_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+ARTIFACTS = REPO / "artifacts"
+TOKEN = "browser-test-token-0123456789"
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "data:", "blob:")
+
+
+@dataclass
+class App:
+    url: str
+    ui_url: str
+    token: str = TOKEN
+    blocked: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
+    """The whole product as `make run` starts it: dev server + Web UI, worker, web app."""
+    web, temporal, ui = free_port(), free_port(), free_port()
+    env = clean_env(
+        FANOUT_PORT=str(web),
+        FANOUT_DEV_SERVER_PORT=str(temporal),
+        FANOUT_DEV_UI_PORT=str(ui),
+        FANOUT_DATA_DIR=str(tmp_path_factory.mktemp("data")),
+        FANOUT_DEV_TOKEN=TOKEN,
+        FANOUT_HUB_POLL_INTERVAL_S="0.1",
+    )
+    launcher = await Proc.python("-m", "fanout.run", env=env)
+    await launcher.wait_for_line("Fanout is running.", timeout=90)
+    yield App(f"http://127.0.0.1:{web}", f"http://127.0.0.1:{ui}")
+    assert await launcher.stop(signal.SIGTERM) == 0, launcher.output
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does).")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, app: App) -> AsyncIterator[Page]:
+    context: BrowserContext = await browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-US"
+    )
+
+    async def only_this_machine(route: Route) -> None:
+        if route.request.url.startswith(LOCAL):
+            await route.continue_()
+        else:
+            app.blocked.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_this_machine)
+    page = await context.new_page()
+    yield page
+    await context.close()
+    assert app.blocked == [], f"the dashboard tried to reach other hosts: {app.blocked}"
+
+
+async def sign_in(page: Page, app: App) -> None:
+    await page.goto(f"{app.url}/login")
+    await page.get_by_label("API key").fill(app.token)
+    await page.get_by_label("API key").press("Enter")
+    await page.get_by_text("Signed in as dev").wait_for()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,91 @@
+"""The dashboard in a real browser: sign in, start a job, watch it live, retry, Portuguese."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import App, screenshot, sign_in
+
+pytestmark = pytest.mark.integration
+
+
+def count_navigations(page: Page) -> list[str]:
+    seen: list[str] = []
+    page.on(
+        "framenavigated", lambda frame: seen.append(frame.url) if frame == page.main_frame else None
+    )
+    return seen
+
+
+async def test_submit_from_the_form_and_watch_it_complete_without_reload(
+    page: Page, app: App
+) -> None:
+    await sign_in(page, app)
+    await page.get_by_role("link", name="New job").first.click()
+    await page.get_by_label("Seconds").fill("2")
+    await page.get_by_role("button", name="Add action").click()
+    await page.get_by_label("Type").nth(1).click()
+    await page.get_by_role("option", name=re.compile("^text.stats")).click()
+    await page.get_by_label("Text").fill("to be or not to be")
+    await page.get_by_test_id("submit-job").click()
+    await page.wait_for_url(re.compile(r"/jobs/job-[0-9a-f]+$"))
+    navigations = count_navigations(page)
+    await expect(page.get_by_text("Live", exact=True)).to_be_visible()
+    await expect(page.get_by_text("1 of 2")).to_be_visible(timeout=15_000)
+    await screenshot(page, "job-running")
+    await expect(page.get_by_text("2 of 2 · 100%")).to_be_visible(timeout=20_000)
+    await expect(page.get_by_text("Finished — this page no longer updates")).to_be_visible()
+    await page.get_by_text("Result").first.click()
+    await expect(page.get_by_text('"slept_s": 2')).to_be_visible()
+    assert navigations == []  # everything arrived live, no reload
+    await screenshot(page, "job-completed")
+
+
+async def test_failed_job_is_explained_and_retried(page: Page, app: App) -> None:
+    until = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {app.token}"}) as http:
+        response = await http.post(
+            f"{app.url}/api/jobs",
+            json={"actions": [
+                {"name": "stats", "type": "text.stats", "params": {"text": "x y"}},
+                {"name": "notify", "type": "demo.sleep",
+                 "params": {"seconds": 0.5, "fail_until": until}},
+            ]},
+        )  # fmt: skip
+    job_id = response.json()["job_id"]
+    await sign_in(page, app)
+    await page.goto(f"{app.url}/jobs/{job_id}")
+    await expect(page.get_by_text("Planned failure until")).to_be_visible(timeout=15_000)
+    link = page.get_by_test_id("temporal-link")
+    assert await link.get_attribute("href") == f"{app.ui_url}/namespaces/default/workflows/{job_id}"
+    await screenshot(page, "job-failed")
+    await asyncio.sleep(4)
+    await page.get_by_role("button", name="Retry failed actions").click()
+    await page.get_by_role("button", name="Yes").click()
+    await expect(page.get_by_text("2 of 2 · 100%")).to_be_visible(timeout=20_000)
+    await expect(page.locator(".status-chip").first).to_have_text(re.compile("COMPLETED"))
+    await expect(page.get_by_text("Planned failure until")).to_have_count(0)
+
+
+async def test_switch_to_portuguese(page: Page, app: App) -> None:
+    await sign_in(page, app)
+    await page.get_by_label("Language").click()
+    await page.get_by_role("option", name="Português (BR)").click()
+    await expect(page.get_by_role("link", name="Novo job")).to_be_visible()
+    await expect(page.get_by_text("CONCLUÍDO").first).to_be_visible(timeout=10_000)
+    await page.reload()
+    await expect(page.get_by_role("link", name="Novo job")).to_be_visible()  # remembered
+    await screenshot(page, "jobs-pt-BR")
+
+
+async def test_keyboard_only_sign_in(page: Page, app: App) -> None:
+    await page.goto(f"{app.url}/login")
+    await page.keyboard.type(app.token)  # the key field has focus on arrival
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_text("Signed in as dev")).to_be_visible()
