@@ -40,7 +40,7 @@ class ApiKeys:
             lines = Path(settings.api_keys_file).read_text().splitlines()
             entries += _parse(lines, str(settings.api_keys_file))
         if settings.dev_token:
-            entries.append((settings.dev_token, User("dev", admin=True)))
+            entries += _parse([f"dev:{settings.dev_token}:admin"], "FANOUT_DEV_TOKEN")
         return cls(entries)
 
     def __len__(self) -> int:

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
@@ -33,6 +34,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from fanout.settings import Settings
+from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState
 from workflows import search_attributes as sa
 from workflows.contract import JobStatus, Progress, Status
@@ -40,7 +42,15 @@ from workflows.contract import JobStatus, Progress, Status
 log = logging.getLogger("fanout.hub")
 T = TypeVar("T")
 
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+# CANCELLED is what the SDK reports when a call's rpc_timeout expires.
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+}
+# A finished job is re-checked this often: someone may have retried it (another web replica,
+# the Temporal CLI), which starts a new run.
+FINISHED_RECHECK_S = 5.0
 _ENDED_AS = {
     WorkflowExecutionStatus.TERMINATED: Status.CANCELLED,
     WorkflowExecutionStatus.CANCELED: Status.CANCELLED,
@@ -95,15 +105,22 @@ class _Subscriber:
 
     def __init__(self) -> None:
         self._latest: Snapshot | None = None
+        self._error: Exception | None = None
         self._ready = asyncio.Event()
 
     def offer(self, snapshot: Snapshot) -> None:
         self._latest = snapshot
         self._ready.set()
 
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        self._ready.set()
+
     async def next(self) -> Snapshot:
         await self._ready.wait()
         self._ready.clear()
+        if self._error is not None:
+            raise self._error
         assert self._latest is not None
         return self._latest
 
@@ -128,13 +145,15 @@ class HubStats:
 
 
 class StatusHub:
-    def __init__(self, client: Client, config: Settings) -> None:
+    def __init__(self, client: Client, config: Settings, metrics: Metrics | None = None) -> None:
         self._client = client
+        self._metrics = metrics
         self._interval = config.hub_poll_interval_s
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
         self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
         self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._fetching: dict[str, asyncio.Future[Snapshot]] = {}
+        self._forgotten: LRUCache[str, int] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._watches: dict[str, _Watch] = {}
         self.stats = HubStats()
 
@@ -145,14 +164,22 @@ class StatusHub:
     async def snapshot(self, job_id: str) -> Snapshot:
         """The job's state, at most one poll interval old; concurrent callers share one fetch."""
         latest = self._latest.get(job_id)
-        if latest and (latest.finished or time.monotonic() - latest.fetched_at < self._interval):
-            return latest
+        if latest:
+            fresh_for = FINISHED_RECHECK_S if latest.finished else self._interval
+            if time.monotonic() - latest.fetched_at < fresh_for:
+                return latest
         fetching = self._fetching.get(job_id)
         if fetching is None:
             fetching = asyncio.ensure_future(self._fetch(job_id, latest))
             self._fetching[job_id] = fetching
-            fetching.add_done_callback(lambda _: self._fetching.pop(job_id, None))
+            fetching.add_done_callback(partial(self._done_fetching, job_id))
         return await asyncio.shield(fetching)
+
+    def _done_fetching(self, job_id: str, fetching: asyncio.Future[Snapshot]) -> None:
+        if self._fetching.get(job_id) is fetching:  # not a newer fetch, started after forget()
+            del self._fetching[job_id]
+        if not fetching.cancelled():
+            fetching.exception()  # retrieved: every caller that still waits gets it anyway
 
     def watch_error(self, job_id: str) -> str | None:
         """Why updates of a watched job are stalled right now (None: they flow)."""
@@ -160,8 +187,27 @@ class StatusHub:
         return watch.error if watch else None
 
     def forget(self, job_id: str) -> None:
-        """Drop what is cached for a job that was just cancelled or retried."""
+        """Drop what is cached for a job that was just cancelled or retried.
+
+        A fetch already under way for it started before the change: it must not store its
+        (old) answer, nor be handed to the next caller.
+        """
         self._latest.pop(job_id, None)
+        self._fetching.pop(job_id, None)
+        self._forgotten[job_id] = self._forgotten.get(job_id, 0) + 1
+
+    async def latest_run(self, job_id: str) -> str | None:
+        """The job's current run id (None if it no longer exists): one describe, no result."""
+        handle = self._client.get_workflow_handle(job_id)
+        try:
+            description = await self._call(
+                "describes", lambda: handle.describe(rpc_timeout=self._timeout)
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return description.run_id
 
     async def watch(self, job_id: str) -> AsyncIterator[Snapshot]:
         """The current state at once, then every change, ending with the final state."""
@@ -208,7 +254,9 @@ class StatusHub:
                 watch.error = str(err)
                 delay = min(delay * 2, 5.0)
                 continue
-            except JobNotFound:
+            except JobNotFound as gone:
+                for subscriber in watch.subscribers:
+                    subscriber.fail(gone)
                 return
             except Exception as err:
                 log.exception("Polling job %s failed; trying again.", job_id)
@@ -225,15 +273,22 @@ class StatusHub:
     async def _call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
         async with self._calls:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            started, failed = time.perf_counter(), True
             try:
-                return await make()
+                result = await make()
+                failed = False
+                return result
             except (RPCError, RuntimeError) as err:
                 if (unavailable := unavailable_error(err)) is None:
                     raise
                 self.stats.errors += 1
                 raise unavailable from err
+            finally:
+                if self._metrics:
+                    self._metrics.observe_call(counter, time.perf_counter() - started, failed)
 
     async def _fetch(self, job_id: str, previous: Snapshot | None) -> Snapshot:
+        generation = self._forgotten.get(job_id, 0)
         handle = self._client.get_workflow_handle(job_id)
         try:
             description = await self._call(
@@ -260,11 +315,17 @@ class StatusHub:
                 status = await self._query(run)
             view = await self._live_view(status, description)
             snapshot = Snapshot(view, status, owner, description.history_length, finished=False)
+        elif previous and previous.finished and previous.view.run_id == description.run_id:
+            # Still the same finished run: its result cannot change.
+            snapshot = Snapshot(
+                previous.view, previous.status, owner, previous.history_length, True
+            )
         else:
             status = await self._final_status(run, description)
             view = JobView.model_validate({**status.model_dump(), "run_id": description.run_id})
             snapshot = Snapshot(view, status, owner, description.history_length, finished=True)
-        self._latest[job_id] = snapshot
+        if self._forgotten.get(job_id, 0) == generation:
+            self._latest[job_id] = snapshot
         return snapshot
 
     async def _query(self, run: Any) -> JobStatus:
@@ -306,6 +367,7 @@ class StatusHub:
             if not action.status.finished:
                 action.status = ended_as
         status.status, status.error = ended_as, reason
+        status.version += 1  # a new state: viewers resuming after the last one must see it
         status.finished_at = description.close_time
         return status
 
@@ -339,7 +401,8 @@ class StatusHub:
         if not started and info.attempt > 1 and info.HasField("next_attempt_schedule_time"):
             live.next_retry_at = info.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
         if started and info.heartbeat_details.payloads:
-            (details,) = await self._client.data_converter.decode(info.heartbeat_details.payloads)
+            first = info.heartbeat_details.payloads[:1]  # report_progress sends one dict
+            (details,) = await self._client.data_converter.decode(first)
             if isinstance(details, dict):
                 live.progress = details.get("percent")
                 live.progress_message = details.get("message")

@@ -23,6 +23,7 @@ from workflows import search_attributes as sa
 from workflows.contract import JobRequest, JobSpec, Resume, Status
 from workflows.job import JobWorkflow
 
+CLOSE_WAIT_TRIES = 30
 CREATED_AT_MEMO = "job_created_at"
 REQUEST_HASH_MEMO = "request_sha256"
 
@@ -96,8 +97,7 @@ class JobOperations:
             raise Conflict(
                 f"Job {job_id} is {status}; only FAILED or CANCELLED jobs can be retried."
             )
-        if not snapshot.finished:
-            raise Conflict(f"Job {job_id} is still winding down; retry it in a moment.")
+        snapshot = await self._closed(job_id, snapshot)
         previous_run = snapshot.view.run_id
         handle = self._client.get_workflow_handle(job_id, run_id=previous_run)
         started = None
@@ -107,6 +107,8 @@ class JobOperations:
         if started is None or not started.input.payloads:
             raise Conflict(f"Job {job_id} has no request to retry.")
         (original,) = await self._client.data_converter.decode(started.input.payloads, [JobRequest])
+        previous = await handle.describe(rpc_timeout=self._timeout)
+        request_hash = await previous.memo_value(REQUEST_HASH_MEMO, None)
         request = original.model_copy(
             update={
                 "resume": Resume(
@@ -124,7 +126,11 @@ class JobOperations:
                 id=job_id,
                 task_queue=self._config.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                memo={CREATED_AT_MEMO: snapshot.view.created_at.isoformat()},
+                # The idempotency key's request hash goes along: the key still means this job.
+                memo={
+                    CREATED_AT_MEMO: snapshot.view.created_at.isoformat(),
+                    REQUEST_HASH_MEMO: request_hash,
+                },
                 search_attributes=sa.at_start(
                     snapshot.owner, len(request.actions), snapshot.view.progress.percent
                 ),
@@ -134,6 +140,17 @@ class JobOperations:
         except WorkflowAlreadyStartedError:
             raise Conflict(f"Job {job_id} is already running again.") from None
         self._hub.forget(job_id)
+
+    async def _closed(self, job_id: str, snapshot: Snapshot) -> Snapshot:
+        """The job's state once its workflow has closed: the final state is often seen (by
+        query) a moment before Temporal reports the run closed."""
+        for _ in range(CLOSE_WAIT_TRIES):
+            if snapshot.finished:
+                return snapshot
+            await asyncio.sleep(0.1)
+            self._hub.forget(job_id)
+            snapshot = await self._hub.snapshot(job_id)
+        raise Conflict(f"Job {job_id} is still winding down; retry it in a moment.")
 
     async def list(
         self, user: User, status: Status | None, page_size: int, page_token: str | None
@@ -180,8 +197,7 @@ class JobOperations:
         status = execution.typed_search_attributes.get(sa.JOB_STATUS)
         if execution.close_time is None or status not in (Status.FAILED, Status.CANCELLED):
             return False
-        latest = await self._hub.snapshot(execution.id)
-        return latest.view.run_id != execution.run_id
+        return await self._hub.latest_run(execution.id) != execution.run_id
 
 
 async def _summary_of(execution: WorkflowExecution) -> JobSummary:

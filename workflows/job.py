@@ -42,7 +42,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # Search attribute updates are history events: for big jobs, only every few percent.
+# Changing this changes the commands a job issues: running jobs would fail to replay.
 PROGRESS_UPSERT_STEP = 5
+MAX_PENDING = 1000
 
 
 @workflow.defn(name="JobWorkflow", failure_exception_types=[ValidationError])
@@ -80,7 +82,8 @@ class JobWorkflow:
             ]
         )
         workflow.set_current_details(summarize(self._progress, self._status))
-        slots = asyncio.Semaphore(request.max_parallel or len(request.actions))
+        # Temporal refuses more than 2,000 pending activities per workflow: stay well below.
+        slots = asyncio.Semaphore(min(request.max_parallel or MAX_PENDING, MAX_PENDING))
         self._tasks = [
             asyncio.create_task(self._run_action(spec, state, slots))
             for spec, state in zip(request.actions, self._actions, strict=True)
@@ -88,7 +91,9 @@ class JobWorkflow:
         ]
         cancelled = False
         try:
-            await asyncio.gather(*self._tasks)
+            # return_exceptions: an action cancelled by fail_fast before it even started ends
+            # its task as cancelled, which must not read as the job being cancelled.
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         except asyncio.CancelledError:
             # The job was cancelled: gather has cancelled every action and waited for them.
             cancelled = True
@@ -153,7 +158,9 @@ class JobWorkflow:
                 self._set(state, Status.CANCELLED)
                 return
             self._set(state, Status.FAILED, attempts=_attempts(err, policy), error=_explain(err))
-            workflow.logger.info("Action %s failed: %s", state.name, state.error)
+            workflow.logger.info(
+                "Action %s failed: %s", state.name, state.error, extra={"action": state.name}
+            )
             self._after_failure()
             return
         self._set(state, Status.COMPLETED, attempts=outcome.attempt, result=outcome.result)
@@ -198,6 +205,9 @@ class JobWorkflow:
             workflow.upsert_search_attributes([sa.JOB_PROGRESS.value_set(counts.percent)])
 
     def _finish_job(self, cancelled: bool) -> JobStatus:
+        for state in self._actions:
+            if not state.status.finished:  # cancelled before its task ever ran
+                self._set(state, Status.CANCELLED)
         if cancelled:
             self._status = Status.CANCELLED
         elif self._progress.failed > self._request.tolerated_failures:

@@ -164,6 +164,13 @@ async def test_sha256_missing_file_is_a_clear_final_error(files_root: Path) -> N
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path.startswith("/redirect"):
+            hops = int(self.path.removeprefix("/redirect") or 1)
+            self.send_response(302)
+            self.send_header("Location", f"/redirect{hops - 1}" if hops > 1 else "/ok")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/slow":
             time.sleep(2)
         code = int(self.path.strip("/")) if self.path.strip("/").isdigit() else 200
@@ -239,3 +246,36 @@ async def test_sleep_needs_a_time_zone_for_fail_until() -> None:
     err = await failure("demo.sleep", seconds=0, fail_until="2030-01-01T00:00:00")
     assert err.type == registry.INVALID_PARAMS
     assert "fail_until" in err.message
+
+
+async def test_fetch_follows_redirects_and_reports_where_it_ended(web_server: str) -> None:
+    outcome = await Run()("http.fetch", url=f"{web_server}/redirect3")
+    assert outcome.result["url"] == f"{web_server}/ok"
+    assert outcome.result["status"] == 200
+    too_many = await failure("http.fetch", url=f"{web_server}/redirect9")
+    assert (too_many.type, too_many.non_retryable) == ("HttpClientError", True)
+    assert "redirected more than 5 times" in too_many.message
+
+
+async def test_fetch_sends_the_host_name_not_the_pinned_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The address is resolved once and connected to; the Host header keeps the name."""
+    monkeypatch.setattr(settings, "http_allow_private", True)
+    seen: list[str] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        seen.append(next(line for line in head.splitlines() if line.lower().startswith("host:")))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        outcome = await Run()("http.fetch", url=f"http://localhost:{port}/")
+    finally:
+        server.close()
+    assert outcome.result["url"] == f"http://localhost:{port}/"
+    assert seen == [f"Host: localhost:{port}"]

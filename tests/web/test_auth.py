@@ -123,3 +123,8 @@ def test_malformed_key_entries_are_refused_without_echoing_the_key(
         ApiKeys.from_settings(Settings(api_keys=entry))
     assert "alice-key" not in str(refused.value)
     assert "short" not in str(refused.value)
+
+
+def test_the_dev_token_follows_the_key_rules() -> None:
+    with pytest.raises(InvalidKeyEntry, match=r"FANOUT_DEV_TOKEN.*at least 16 characters"):
+        ApiKeys.from_settings(Settings(dev_token="short"))

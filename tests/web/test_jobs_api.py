@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.testing import WorkflowEnvironment
+from websockets.asyncio.client import connect as ws_connect
 
 import worker
 from fanout.settings import settings
@@ -361,3 +367,110 @@ async def test_an_action_no_worker_has_picked_up_shows_pending(
     assert (fetch["status"], fetch["attempt"]) == ("PENDING", 1)
     assert (job["progress"]["pending"], job["progress"]["running"]) == (1, 0)
     assert job["status"] == "RUNNING"
+
+
+async def test_chunked_bodies_over_the_limit_are_413_too(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"actions": [{"type": "text.stats", "params": {"text": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}}]}'
+
+    async with api.client() as http:
+        response = await http.post(
+            "/api/jobs", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert "larger than 1048576 bytes" in response.json()["detail"]
+
+
+async def test_an_idempotency_key_still_means_the_job_after_a_retry(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "files_root", tmp_path)
+    body = {"actions": [{"type": "file.sha256", "params": {"path": "missing.txt"}}]}
+    headers = {"Idempotency-Key": "retry-then-repeat"}
+    async with api.client() as http:
+        job_id = (await http.post("/api/jobs", json=body, headers=headers)).json()["job_id"]
+        await wait_for(http, job_id, "FAILED")
+        assert (await http.post(f"/api/jobs/{job_id}/retry")).status_code == 202
+        again = await http.post("/api/jobs", json=body, headers=headers)
+    assert again.status_code == 202, again.text
+    assert again.json()["job_id"] == job_id
+
+
+async def test_a_terminated_job_ends_cancelled_and_resuming_viewers_see_it(
+    api: Api, dev_env: WorkflowEnvironment
+) -> None:
+    async with api.client() as http:
+        job_id = await create(
+            http, {"actions": [{"type": "demo.sleep", "params": {"seconds": 60}}]}
+        )
+        running = await wait_for_progress(http, job_id, completed=0)
+        await dev_env.client.get_workflow_handle(job_id).terminate("operator stopped it")
+        ended = await wait_for(http, job_id, "CANCELLED")
+        assert ended["version"] > running["version"]
+        assert ended["error"] == "The job's workflow was terminated."
+        assert ended["actions"][0]["status"] == "CANCELLED"
+        headers = {"Last-Event-ID": str(running["version"])}
+        async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events", headers=headers) as sse:
+            events = [json.loads(e.data) async for e in sse.aiter_sse() if e.data]
+    assert [e["status"] for e in events] == ["CANCELLED"]
+
+
+async def test_a_job_deleted_while_watched_ends_its_streams(
+    api: Api, dev_env: WorkflowEnvironment
+) -> None:
+    async with api.client() as http:
+        job_id = await create(
+            http, {"actions": [{"type": "demo.sleep", "params": {"seconds": 60}}]}
+        )
+
+        async def watch() -> list[dict[str, Any]]:
+            async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events") as sse:
+                return [json.loads(e.data) async for e in sse.aiter_sse() if e.data]
+
+        watching = asyncio.create_task(watch())
+        await asyncio.sleep(1)
+        await dev_env.client.workflow_service.delete_workflow_execution(
+            DeleteWorkflowExecutionRequest(
+                namespace=dev_env.client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=job_id),
+            )
+        )
+        events = await asyncio.wait_for(watching, 20)
+        assert events
+        assert events[0]["status"] == "RUNNING"
+
+        async def gone() -> None:  # deletion is asynchronous in Temporal; the hub re-checks
+            while (await http.get(f"/api/jobs/{job_id}")).status_code != 404:
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(gone(), 15)
+
+
+async def test_a_websocket_viewer_leaving_an_idle_job_stops_its_poller(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Nothing serves the actions here, so the job never changes: only the close tells."""
+    config = api_settings(dev_env.client.service_client.config.target_host)
+    queues = worker.plan_queues(config, actions=["none.*"], workflows=True)
+    async with AsyncExitStack() as stack:
+        for w in worker.build_workers(dev_env.client, config, queues, True):
+            await stack.enter_async_context(w)
+        app = create_app(config, dashboard=False)
+        url = await stack.enter_async_context(serve(app))
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {KEYS['alice']}"}
+        ) as http:
+            job_id = await create(http, {"actions": [QUICK]})
+        ws_url = url.replace("http", "ws") + f"/api/jobs/{job_id}/ws"
+        headers = {"Authorization": f"Bearer {KEYS['alice']}"}
+        async with ws_connect(ws_url, additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["status"] == "RUNNING"
+            assert app.state.hub.pollers == 1
+        for _ in range(50):
+            if app.state.hub.pollers == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert app.state.hub.pollers == 0

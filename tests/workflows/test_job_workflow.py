@@ -347,3 +347,20 @@ async def wait_for_status(
             await asyncio.sleep(0.05)
 
     return await asyncio.wait_for(poll(), 20)
+
+
+async def test_fail_fast_before_the_others_started_ends_failed_with_all_cancelled(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """An unknown type fails in the same task that creates the others: they never start."""
+    request = {
+        "actions": [{"type": "nope.nothing"}, {"type": "text.stats", "params": {"text": "a"}},
+                    {"type": "text.stats", "params": {"text": "b"}}],
+        "failure_policy": "fail_fast",
+    }  # fmt: skip
+    status = await run_job(time_skipping_env, request, [REAL["text.stats"]])
+    assert status.status is Status.FAILED
+    assert [a.status for a in status.actions] == [
+        Status.FAILED, Status.CANCELLED, Status.CANCELLED
+    ]  # fmt: skip
+    assert status.progress.pending == status.progress.running == 0

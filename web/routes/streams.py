@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.requests import HTTPConnection
 
 from web.auth import ApiKeys
 from web.deps import Hub, JobId, VisibleJob
@@ -23,12 +26,27 @@ CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
 async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterator[Snapshot]:
     """Every change of the job; when resuming, nothing up to version `after` is sent again."""
     resumed, sent = after is None, None
-    async for snapshot in hub.watch(job_id):
-        if snapshot.view == sent:
-            continue  # the same state, only now known to be final
-        if resumed or snapshot.view.version > (after or 0):
-            resumed, sent = True, snapshot.view
-            yield snapshot
+    try:
+        async for snapshot in hub.watch(job_id):
+            if snapshot.view == sent:
+                continue  # the same state, only now known to be final
+            if resumed or snapshot.view.version > (after or 0):
+                resumed, sent = True, snapshot.view
+                yield snapshot
+    except JobNotFound:
+        if sent is None:
+            raise
+        return  # deleted while watched (retention, `temporal workflow delete`): the stream ends
+
+
+@contextmanager
+def open_stream(connection: HTTPConnection, kind: str) -> Iterator[None]:
+    gauge = connection.app.state.metrics.streams.labels(kind)
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
@@ -36,6 +54,7 @@ async def job_events(
     job_id: JobId,
     job: VisibleJob,
     hub: Hub,
+    request: Request,
     last_event_id: Annotated[
         int | None,
         Header(ge=0, description="Resume: only states newer than this `version` are sent."),
@@ -43,8 +62,11 @@ async def job_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """The current state at once, then one event per change: `id` is the job's `version`,
     `data` the job as `GET /api/jobs/{id}` shows it. The stream ends after the final state."""
-    async for snapshot in changes(hub, job_id, last_event_id):
-        yield ServerSentEvent(data=snapshot.view, id=str(snapshot.view.version), retry=RECONNECT_MS)
+    with open_stream(request, "sse"):
+        async for snapshot in changes(hub, job_id, last_event_id):
+            yield ServerSentEvent(
+                data=snapshot.view, id=str(snapshot.view.version), retry=RECONNECT_MS
+            )
 
 
 @router.websocket("/{job_id}/ws")
@@ -66,8 +88,8 @@ async def job_socket(
         first = await hub.snapshot(job_id)
         if not user.may_see(first.owner):
             raise JobNotFound(job_id)
-        async for snapshot in changes(hub, job_id, last_event_id):
-            await websocket.send_text(snapshot.view.model_dump_json())
+        with open_stream(websocket, "websocket"):
+            await _send_until_closed(websocket, changes(hub, job_id, last_event_id))
     except JobNotFound:
         await websocket.close(CLOSE_NOT_FOUND, f"Job {job_id!r} not found.")
     except TemporalUnavailable:
@@ -76,3 +98,21 @@ async def job_socket(
         pass
     else:
         await websocket.close()
+
+
+async def _send_until_closed(websocket: WebSocket, snapshots: AsyncIterator[Snapshot]) -> None:
+    """Send every snapshot; stop as soon as the client goes away, even if nothing changes."""
+
+    async def send_all() -> None:
+        async for snapshot in snapshots:
+            await websocket.send_text(snapshot.view.model_dump_json())
+
+    sending = asyncio.ensure_future(send_all())
+    closed = asyncio.ensure_future(websocket.receive())  # the client sends nothing but its close
+    done, _ = await asyncio.wait([sending, closed], return_when=asyncio.FIRST_COMPLETED)
+    for task in (sending, closed):
+        task.cancel()
+    if sending in done:
+        sending.result()  # the job ended (or failed to load): let the caller close properly
+    else:
+        raise WebSocketDisconnect()

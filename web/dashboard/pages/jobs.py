@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
@@ -12,11 +14,12 @@ from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame, progress_bar, status_chip
 from web.runtime import current
 from web.schemas import JobSummary
-from web.status_hub import JobNotFound, TemporalUnavailable
+from web.status_hub import Snapshot, TemporalUnavailable
 from workflows.contract import Status
 
 PAGE_SIZE = 20
 REFRESH_S = 2.0
+LIVE_WAIT_S = 1.0
 
 
 class JobList:
@@ -29,7 +32,12 @@ class JobList:
         self.problem: str | None = None
         self.jobs: list[tuple[JobSummary, int]] = []
 
-    async def load(self) -> None:
+    async def load(self, live: bool = True) -> None:
+        """The page from Temporal's visibility store; with `live`, running rows from the hub.
+
+        A running job whose worker is gone cannot answer its query: each gets LIVE_WAIT_S,
+        then its row keeps the (coarser) progress from visibility.
+        """
         runtime = current()
         try:
             jobs, self.next_token = await runtime.operations.list(
@@ -39,18 +47,23 @@ class JobList:
         except (TemporalUnavailable, RuntimeError):
             self.problem = self.t("unavailable")
             return
+        running = [job for job in jobs if job.status is Status.RUNNING] if live else []
+        snapshots = await asyncio.gather(
+            *(asyncio.wait_for(runtime.hub.snapshot(job.job_id), LIVE_WAIT_S) for job in running),
+            return_exceptions=True,
+        )
+        live_progress = {
+            job.job_id: snapshot.view.progress
+            for job, snapshot in zip(running, snapshots, strict=True)
+            if isinstance(snapshot, Snapshot)
+        }
         rows = []
         for job in jobs:
-            finished = job.action_count
-            if job.status is Status.RUNNING:
-                try:
-                    snapshot = await runtime.hub.snapshot(job.job_id)
-                except (JobNotFound, TemporalUnavailable):
-                    snapshot = None
-                if snapshot is not None:
-                    progress = snapshot.view.progress
-                    job = job.model_copy(update={"percent": progress.percent})
-                    finished = progress.completed + progress.failed + progress.cancelled
+            if progress := live_progress.get(job.job_id):
+                job = job.model_copy(update={"percent": progress.percent})
+                finished = progress.completed + progress.failed + progress.cancelled
+            else:
+                finished = job.action_count * job.percent // 100
             rows.append((job, finished))
         self.jobs = rows
 
@@ -109,7 +122,7 @@ def register() -> None:
         t = session.translator()
         chosen = Status(status) if status is not None and status in Status.__members__ else None
         jobs = JobList(user, t, chosen)
-        await jobs.load()
+        await jobs.load(live=False)  # at once from visibility; live details follow
         with frame(user, t):
             with ui.row().classes("w-full items-center justify-between"):
                 ui.label(t("jobs")).classes("text-2xl font-bold")
@@ -136,5 +149,6 @@ def register() -> None:
                 ui.button(t("next_page"), icon="chevron_right", on_click=jobs.next_page).props(
                     "flat"
                 ).bind_enabled_from(jobs, "next_token", backward=bool)
+        ui.timer(0, jobs.refresh, once=True)
         ui.timer(REFRESH_S, jobs.refresh)
         return None
