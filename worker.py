@@ -20,12 +20,14 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 import activities  # noqa: F401  (registers every action type)
 from activities import registry
 from activities.registry import ActionDefinition
+from fanout.logs import configure_logging
 from fanout.settings import Settings, settings
 from fanout.temporal import connect, exit_process, missing_search_attributes
 from workflows.job import JobWorkflow
@@ -92,6 +94,15 @@ def build_workers(
     ]
 
 
+def metrics_runtime(config: Settings) -> Runtime | None:
+    """With FANOUT_METRICS_PORT, the SDK serves its metrics (tasks, latencies) for Prometheus."""
+    if config.metrics_port is None:
+        return None
+    address = f"{config.metrics_host}:{config.metrics_port}"
+    log.info("Serving Temporal SDK metrics on http://%s/metrics", address)
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
 async def check_search_attributes(client: Client) -> None:
     """Jobs upsert Fanout's search attributes; without them every job would stall."""
     try:
@@ -151,9 +162,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
             print(f"{d.type:16} {d.task_queue(settings.task_queue):24} {d.description}")
         return
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     logging.getLogger("temporalio.activity").addFilter(ExpectedFailuresWithoutTraceback())
     try:
         queues = plan_queues(
@@ -161,7 +170,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
         )
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     if run_workflows:
         await check_search_attributes(client)
     workers = build_workers(client, settings, queues, run_workflows)

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
-from temporalio.client import Client
 
 from fanout.settings import Settings, settings
-from fanout.temporal import exit_process
+from fanout.temporal import connect, exit_process
 from workflows import search_attributes as sa
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +151,7 @@ class Launcher:
         async def connected() -> None:
             while True:
                 with contextlib.suppress(Exception):
-                    await Client.connect(target, namespace=self.config.namespace)
+                    await connect(self.config)
                     return
                 await asyncio.sleep(0.2)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,22 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = Field(
         None, description="Temporal Web UI for links; default: the dev server's UI."
     )
+
+    # Remote Temporal (self-hosted with TLS, or Temporal Cloud)
+    temporal_tls: bool = Field(False, description="Use TLS (implied by an API key or a cert).")
+    temporal_tls_cert: Path | None = Field(None, description="Client certificate (mTLS), PEM.")
+    temporal_tls_key: Path | None = Field(None, description="Client private key (mTLS), PEM.")
+    temporal_tls_ca: Path | None = Field(None, description="CA that signed the server, PEM.")
+    temporal_tls_server_name: str | None = Field(None, description="Override the TLS SNI name.")
+    temporal_api_key: SecretStr | None = Field(None, description="Temporal Cloud API key.")
+
+    # Operations
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Worker: serve Temporal SDK metrics for Prometheus."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Where the worker's metrics listen.")
 
     # Embedded dev server (`make run` only)
     dev_server_port: int = Field(7233, ge=1, le=65535)

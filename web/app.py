@@ -1,5 +1,8 @@
 """ASGI entry point: `uvicorn web.app:app` (the API and the dashboard, from FANOUT_* settings)."""
 
+from fanout.logs import configure_logging
+from fanout.settings import settings
 from web.factory import create_app
 
-app = create_app()
+configure_logging(settings)
+app = create_app(settings)

@@ -11,6 +11,7 @@ from fanout.settings import Settings, settings
 from web import errors
 from web.auth import ApiKeys
 from web.body_limit import BodyLimit
+from web.metrics import Metrics, RequestTimer
 from web.routes import actions, health, jobs, streams
 from web.runtime import Runtime
 
@@ -26,9 +27,10 @@ Authenticate with an API key: `Authorization: Bearer <key>`. You see only your o
 def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAPI:
     """The API, and with `dashboard` the NiceGUI dashboard (one per process: NiceGUI is global)."""
     api_keys = ApiKeys.from_settings(config)
+    metrics = Metrics()
 
     async def start() -> None:
-        runtime = await Runtime.start(config, api_keys)
+        runtime = await Runtime.start(config, api_keys, metrics)
         app.state.temporal = runtime.temporal
         app.state.hub = runtime.hub
         app.state.operations = runtime.operations
@@ -55,10 +57,13 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     )
     app.state.settings = config
     app.state.api_keys = api_keys
+    app.state.metrics = metrics
     errors.install(app)
     for module in (jobs, streams, actions, health):
         app.include_router(module.router)
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(RequestTimer, metrics=metrics)
     if dashboard:
         from web.dashboard import mount
 

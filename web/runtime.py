@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RetryConfig
 
 from fanout.settings import Settings
+from fanout.temporal import connect
 from web.auth import ApiKeys
+from web.metrics import Metrics
 from web.status_hub import StatusHub
 from web.temporal_jobs import JobOperations
 
@@ -26,16 +26,11 @@ class Runtime:
     operations: JobOperations
 
     @classmethod
-    async def start(cls, settings: Settings, api_keys: ApiKeys) -> Runtime:
+    async def start(cls, settings: Settings, api_keys: ApiKeys, metrics: Metrics) -> Runtime:
         # Lazy: the app starts (and answers 503) while Temporal is down, and reconnects later.
-        client = await Client.connect(
-            settings.temporal_target,
-            namespace=settings.namespace,
-            data_converter=pydantic_data_converter,
-            lazy=True,
-            retry_config=RetryConfig(max_retries=2),
-        )
-        hub = StatusHub(client, settings)
+        client = await connect(settings, lazy=True)
+        hub = StatusHub(client, settings, metrics)
+        metrics.watch_pollers(lambda: hub.pollers)
         global _current
         _current = cls(settings, api_keys, client, hub, JobOperations(client, hub, settings))
         return _current

@@ -1,0 +1,33 @@
+# One image for the worker and the web app; the command picks which:
+#   python worker.py [--actions GLOB | --exclude GLOB]
+#   uvicorn web.app:app --host 0.0.0.0 --port 8000
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NICEGUI_STORAGE_PATH=/tmp/fanout-sessions
+
+WORKDIR /app
+
+# Runtime dependencies only (no dev tools, no embedded dev server), in a layer of their own:
+# it is rebuilt when pyproject.toml changes, not when the code does.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; \
+print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+    > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+COPY worker.py ./
+COPY activities ./activities
+COPY fanout ./fanout
+COPY web ./web
+COPY workflows ./workflows
+
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout
+USER fanout
+
+EXPOSE 8000 9000
+CMD ["uvicorn", "web.app:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,160 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from activities import registry
+from tests.conftest import BIN, REPO
+
+COMPOSE = REPO / "docker-compose.yml"
+SECRETS = {
+    "POSTGRES_PASSWORD": "example-password",
+    "FANOUT_API_KEYS": "ops:example-key-0123456789:admin",
+    "FANOUT_SESSION_SECRET": "example-session-secret",
+}
+
+
+def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "docker-compose"), "-f", str(COMPOSE), *args],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **(env or {})}, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    """The file as Compose resolves it (anchors merged, defaults filled in)."""
+    result = compose("config", "--format", "json", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def test_config_is_clean_once_env_example_is_filled_in() -> None:
+    result = compose("config", "--quiet", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    required = set(re.findall(r"^(\w+)=$", (REPO / ".env.example").read_text(), re.M))
+    assert required == set(SECRETS)  # what .env.example asks for is what Compose needs
+
+
+def test_missing_secrets_are_refused_with_what_to_set() -> None:
+    result = compose("config", "--quiet")
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in result.stderr
+
+
+def test_services(config: dict[str, Any]) -> None:
+    assert set(config["services"]) == {
+        "postgresql", "temporal-schema", "temporal", "temporal-register", "temporal-ui",
+        "worker", "worker-http", "web", "prometheus",
+    }  # fmt: skip
+
+
+def test_postgres_keeps_data_in_a_named_volume(config: dict[str, Any]) -> None:
+    (volume,) = config["services"]["postgresql"]["volumes"]
+    assert volume["type"] == "volume"
+    assert volume["target"] == "/var/lib/postgresql/data"
+    assert volume["source"] in config["volumes"]
+
+
+@pytest.mark.parametrize("service", ["postgresql", "temporal", "web"])
+def test_long_running_services_have_healthchecks(config: dict[str, Any], service: str) -> None:
+    assert config["services"][service]["healthcheck"]["test"]
+
+
+def test_images_are_pinned(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        image = service["image"]
+        assert re.search(r":[\w.-]+$", image), f"{name}: {image} has no tag"
+        assert not image.endswith(":latest"), f"{name}: {image} is not pinned"
+
+
+def test_startup_order(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["temporal-register"]["depends_on"]["temporal"]["condition"] == "service_healthy"
+    web = services["web"]["depends_on"]
+    assert web["temporal"]["condition"] == "service_healthy"
+    assert web["temporal-register"]["condition"] == "service_completed_successfully"
+    for worker in ("worker", "worker-http"):
+        assert services[worker]["depends_on"]["temporal-register"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_worker_pools(config: dict[str, Any]) -> None:
+    services = config["services"]
+    worker, http = services["worker"], services["worker-http"]
+    assert worker["deploy"]["replicas"] == 2
+    assert worker["command"] == ["python", "worker.py", "--exclude", "http.*"]
+    assert http["command"] == ["python", "worker.py", "--actions", "http.*"]
+    queues = {
+        services[s]["environment"]["FANOUT_TASK_QUEUE"] for s in ("worker", "worker-http", "web")
+    }
+    assert queues == {"fanout-jobs"}
+    fetch = registry.get("http.fetch")
+    assert fetch is not None
+    assert fetch.task_queue("fanout-jobs") == "fanout-jobs-http"  # the queue only worker-http polls
+
+
+def test_ports(config: dict[str, Any]) -> None:
+    published = {
+        name: {p["published"] for p in service.get("ports", [])}
+        for name, service in config["services"].items()
+    }
+    assert published["web"] == {"8000"}
+    assert published["temporal-ui"] == {"8080"}
+    assert published["prometheus"] == {"9090"}
+    assert published["temporal"] == {"7233"}
+
+
+def test_prometheus_scrapes_web_and_every_worker(config: dict[str, Any]) -> None:
+    scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    assert jobs["fanout-web"]["static_configs"][0]["targets"] == ["web:8000"]
+    workers = jobs["fanout-workers"]["dns_sd_configs"][0]
+    assert set(workers["names"]) == {"worker", "worker-http"}
+    for name in workers["names"]:
+        env = config["services"][name]["environment"]
+        assert env["FANOUT_METRICS_PORT"] == str(workers["port"])
+        assert env["FANOUT_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_no_secret_is_written_into_the_compose_file() -> None:
+    text = COMPOSE.read_text()
+    assert "example-password" not in text
+    for variable in SECRETS:
+        assert re.search(rf"\${{{variable}(:\?[^}}]*)?}}", text), variable
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_dockerfile_is_slim_non_root_and_caches_dependencies() -> None:
+    lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines()]
+    base = next(line for line in lines if line.startswith("FROM "))
+    assert re.fullmatch(r"FROM python:3\.11\.\d+-slim-\w+", base)
+    user = next(line for line in lines if line.startswith("USER "))
+    assert user not in ("USER root", "USER 0")
+    install = next(i for i, line in enumerate(lines) if "pip install" in line)
+    first_code = next(
+        i for i, line in enumerate(lines) if line.startswith("COPY") and "pyproject" not in line
+    )
+    assert install < first_code  # dependencies are a layer of their own, before the code
+    assert "dev" not in " ".join(line for line in lines if "pip install" in line)
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", ".git", "tests", ".env"} <= set(ignored)
+
+
+def test_shell_scripts_parse() -> None:
+    for script in Path(REPO / "deploy").rglob("*.sh"):
+        assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0, script
