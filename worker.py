@@ -30,9 +30,11 @@ from activities.registry import ActionDefinition
 from fanout.logs import configure_logging
 from fanout.settings import Settings, settings
 from fanout.temporal import connect, exit_process, missing_search_attributes
+from workflows.batch import JobBatchWorkflow
 from workflows.job import JobWorkflow
 
 log = logging.getLogger("fanout.worker")
+WORKFLOWS = [JobWorkflow, JobBatchWorkflow]
 
 
 class ExpectedFailuresWithoutTraceback(logging.Filter):
@@ -75,7 +77,7 @@ def build_workers(
         Worker(
             client,
             task_queue=queue,
-            workflows=[JobWorkflow] if workflows and queue == config.task_queue else [],
+            workflows=WORKFLOWS if workflows and queue == config.task_queue else [],
             activities=[d.temporal_activity for d in definitions],
             max_concurrent_activities=config.worker_max_concurrent_activities,
             max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,

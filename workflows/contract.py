@@ -125,6 +125,23 @@ class ActionState(BaseModel):
     finished_at: datetime | None = None
     result: Any = None
     error: str | None = None
+    batch: int | None = Field(
+        None,
+        description="Big jobs: index in `batches` of the workflow that ran it (and has "
+        "its result, which the job's own state leaves out).",
+    )
+
+
+class BatchRef(BaseModel):
+    """A child workflow that runs part of a big job's actions."""
+
+    workflow_id: str
+    count: int
+
+
+# A big job's completed action carried over by a retry, kept compact:
+# (index, attempts, started_at, finished_at, batch)
+CarriedAction = tuple[int, int, datetime | None, datetime | None, int | None]
 
 
 class Resume(BaseModel):
@@ -133,7 +150,13 @@ class Resume(BaseModel):
     previous_run_id: str
     created_at: datetime
     version: int = Field(description="Last version of the previous run; this run continues it.")
-    completed: list[ActionState] = Field(description="Actions that completed; not run again.")
+    completed: list[ActionState] = Field(
+        default_factory=list, description="Actions that completed; not run again."
+    )
+    carried: list[CarriedAction] = Field(
+        default_factory=list, description="Big jobs: completed actions, compact (no results)."
+    )
+    batches: list[BatchRef] = Field(default_factory=list, description="Big jobs: earlier batches.")
 
 
 class JobRequest(JobSpec):
@@ -141,6 +164,21 @@ class JobRequest(JobSpec):
 
     owner: str = Field("", max_length=200, description="Set by the API from the caller's key.")
     resume: Resume | None = None
+
+
+class CompactActions(BaseModel):
+    """Every action of a big job in columns (see workflows/compact.py), without results."""
+
+    names: list[str]
+    types: list[str] = Field(description="Distinct action types; `type_of` indexes them.")
+    type_of: list[int]
+    status: str = Field(description="One letter per action: P R C F X (cancelled).")
+    attempts: list[int]
+    started: list[float | None] = Field(description="Seconds after `since`.")
+    finished: list[float | None] = Field(description="Seconds after `since`.")
+    since: datetime
+    batch: list[int | None]
+    errors: dict[int, str] = Field(default_factory=dict)
 
 
 class JobStatus(BaseModel):
@@ -159,6 +197,58 @@ class JobStatus(BaseModel):
     error: str | None = Field(
         None, description="Why the job as a whole stopped, when no single action explains it."
     )
+    actions_total: int | None = Field(
+        None, description="Set when `actions` is one page: how many actions the page is from."
+    )
+    actions_offset: int = 0
+    changed: list[ActionState] | None = Field(
+        None, description="Asked with `since_version`: the actions changed after it."
+    )
+    batches: list[BatchRef] = Field(
+        default_factory=list, description="Big jobs: the child workflows running the actions."
+    )
+    all_actions: CompactActions | None = Field(
+        None, description="Big jobs' final result: every action, in columns (no results)."
+    )
+
+
+class StatusPage(BaseModel):
+    """Optional argument of the `status` query: which actions to return.
+
+    Without it, a job of at most BATCH_SIZE actions returns all of them in request order and a
+    bigger job its first page. With it, actions come failed first, then running, pending,
+    cancelled and completed, each group in request order.
+    """
+
+    offset: int = Field(0, ge=0)
+    limit: int = Field(100, ge=0, le=1000)
+    status: Status | None = None
+    names: list[str] | None = Field(None, max_length=1000)
+    since_version: int | None = Field(
+        None, ge=0, description="Also return the actions changed after this version."
+    )
+
+
+class ActionUpdate(BaseModel):
+    """One action's new state, as a batch reports it to its job (results stay in the batch)."""
+
+    index: int
+    state: ActionState
+
+
+class BatchUpdate(BaseModel):
+    batch: int
+    updates: list[ActionUpdate]
+
+
+class BatchRequest(BaseModel):
+    """Input of `JobBatchWorkflow`: some of a big job's actions, by their index in the job."""
+
+    job_id: str
+    batch: int
+    indexes: list[int]
+    actions: list[ActionSpec]
+    max_parallel: int | None = None
 
 
 class ActionInput(BaseModel):

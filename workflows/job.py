@@ -1,50 +1,54 @@
-"""`JobWorkflow`: runs one activity per action, all in parallel, and keeps a live `JobStatus`.
+"""`JobWorkflow`: runs a job's actions in parallel and keeps a live `JobStatus`.
 
-Each action is an activity named after its type, with the retry and timeout defaults of its
-definition (overridable per request). One action's final failure never stops the others, unless
-the job asked for `fail_fast`. The `status` query answers at any time; the result is the final
-`JobStatus`. Search attributes and the current-details line keep the Temporal Web UI readable.
+A job of up to BATCH_SIZE actions runs them as its own activities. A bigger job splits them into
+batches, each a `JobBatchWorkflow` child (at most MAX_RUNNING_BATCHES at once), so that no
+workflow's history nears Temporal's 10,240-event warning, none has more than BATCH_SIZE pending
+activities, and no payload nears 2 MB. Batches report their actions' states as they change
+(throttled); the job stays exact and live: counts, every action's status, version.
+
+The `status` query answers at any time (optionally one page of actions, see `StatusPage`); the
+result is the final `JobStatus`. Search attributes and the current-details line keep the Temporal
+Web UI readable.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    RetryState,
-    TimeoutError,
-    TimeoutType,
-)
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ChildWorkflowError
+from temporalio.workflow import ChildWorkflowCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    import activities  # noqa: F401  (registers every action type)
-    from activities import registry
     from workflows import search_attributes as sa
+    from workflows.batch import JobBatchWorkflow
+    from workflows.compact import pack
     from workflows.contract import (
-        ActionInput,
-        ActionOutcome,
-        ActionSpec,
         ActionState,
+        BatchRef,
+        BatchRequest,
+        BatchUpdate,
         JobRequest,
         JobStatus,
         Progress,
         Status,
+        StatusPage,
         summarize,
     )
+    from workflows.pages import page_of
+    from workflows.runner import ActionRunner, move
 
 # Search attribute updates are history events: for big jobs, only every few percent.
 # Changing this changes the commands a job issues: running jobs would fail to replay.
 PROGRESS_UPSERT_STEP = 5
-MAX_PENDING = 1000
+# Jobs up to this size run their actions directly; bigger ones in batches of this size.
+BATCH_SIZE = 200
+MAX_RUNNING_BATCHES = 10
 
 
 @workflow.defn(name="JobWorkflow", failure_exception_types=[ValidationError])
@@ -59,17 +63,38 @@ class JobWorkflow:
             carried.get(name) or ActionState(name=name, type=a.type)
             for name, a in zip(names, request.actions, strict=True)
         ]
+        self._batches: list[BatchRef] = list(resume.batches) if resume else []
+        for index, attempts, started, finished, batch in resume.carried if resume else []:
+            self._actions[index] = self._actions[index].model_copy(
+                update={
+                    "status": Status.COMPLETED, "attempts": attempts, "started_at": started,
+                    "finished_at": finished, "batch": batch,
+                }
+            )  # fmt: skip
         total, done = len(self._actions), sum(a.status is Status.COMPLETED for a in self._actions)
         self._progress = Progress(
             total=total, pending=total - done, completed=done, percent=100 * done // total
         )
+        self._big = total > BATCH_SIZE
         self._status = Status.RUNNING
         self._version = resume.version + 1 if resume else 1
+        self._changed_at = [self._version] * total
         self._created_at = resume.created_at if resume else workflow.info().workflow_start_time
         self._updated_at = workflow.info().workflow_start_time
         self._finished_at: datetime | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self._upserted_percent = self._progress.percent
+        self._runner = ActionRunner(
+            workflow.info().workflow_id,
+            request.actions,
+            self._actions,
+            self._progress,
+            max_parallel=request.max_parallel,
+            fail_fast_after=(
+                request.tolerated_failures if request.failure_policy == "fail_fast" else None
+            ),
+            on_change=self._action_changed,
+        )
+        self._batch_tasks: list[asyncio.Task[None]] = []
 
     @workflow.run
     async def run(self, request: JobRequest) -> JobStatus:
@@ -82,26 +107,12 @@ class JobWorkflow:
             ]
         )
         workflow.set_current_details(summarize(self._progress, self._status))
-        # Temporal refuses more than 2,000 pending activities per workflow: stay well below.
-        slots = asyncio.Semaphore(min(request.max_parallel or MAX_PENDING, MAX_PENDING))
-        self._tasks = [
-            asyncio.create_task(self._run_action(spec, state, slots))
-            for spec, state in zip(request.actions, self._actions, strict=True)
-            if state.status is Status.PENDING
-        ]
-        cancelled = False
-        try:
-            # return_exceptions: an action cancelled by fail_fast before it even started ends
-            # its task as cancelled, which must not read as the job being cancelled.
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        except asyncio.CancelledError:
-            # The job was cancelled: gather has cancelled every action and waited for them.
-            cancelled = True
+        cancelled = await (self._run_batches() if self._big else self._runner.run())
         return self._finish_job(cancelled)
 
     @workflow.query(name="status")
-    def status(self) -> JobStatus:
-        return JobStatus(
+    def status(self, page: StatusPage | None = None) -> JobStatus:
+        job = JobStatus(
             job_id=workflow.info().workflow_id,
             status=self._status,
             owner=self._request.owner,
@@ -112,102 +123,98 @@ class JobWorkflow:
             progress=self._progress,
             actions=self._actions,
             version=self._version,
+            batches=self._batches,
         )
+        if page is None and not self._big:
+            return job
+        return page_of(job, page or StatusPage(), self._changed_at)
 
-    async def _run_action(
-        self, spec: ActionSpec, state: ActionState, slots: asyncio.Semaphore
-    ) -> None:
-        definition = registry.get(spec.type)
-        if definition is None:
-            known = ", ".join(d.type for d in registry.all_definitions())
-            self._set(
-                state,
-                Status.FAILED,
-                error=f"Unknown action type {spec.type!r}; known types: {known}.",
-            )
-            self._after_failure()
-            return
-        policy = definition.retry_policy(spec.retry)
-        try:
-            async with slots:
-                self._set(state, Status.RUNNING)
-                outcome = await workflow.execute_activity(
-                    definition.type,
-                    ActionInput(
-                        job_id=workflow.info().workflow_id, name=state.name, params=spec.params
-                    ),
-                    result_type=ActionOutcome,
-                    activity_id=state.name,
-                    task_queue=definition.task_queue(workflow.info().task_queue),
-                    start_to_close_timeout=timedelta(
-                        seconds=spec.timeout_s or definition.timeout_s
-                    ),
-                    heartbeat_timeout=(
-                        timedelta(seconds=definition.heartbeat_timeout_s)
-                        if definition.heartbeat_timeout_s
-                        else None
-                    ),
-                    retry_policy=policy,
-                    summary=_summary(state),
-                )
-        except asyncio.CancelledError:
-            self._set(state, Status.CANCELLED)
-            return
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
-                self._set(state, Status.CANCELLED)
-                return
-            self._set(state, Status.FAILED, attempts=_attempts(err, policy), error=_explain(err))
-            workflow.logger.info(
-                "Action %s failed: %s", state.name, state.error, extra={"action": state.name}
-            )
-            self._after_failure()
-            return
-        self._set(state, Status.COMPLETED, attempts=outcome.attempt, result=outcome.result)
-
-    def _after_failure(self) -> None:
-        """With `fail_fast`, the first failure beyond the tolerated ones cancels the rest."""
+    @workflow.signal(name="batch_progress")
+    def batch_progress(self, update: BatchUpdate) -> None:
+        """A batch's actions changed: take their new states (results stay in the batch)."""
+        for item in update.updates:
+            current, new = self._actions[item.index], item.state
+            if (current.status, current.attempts, current.finished_at) == (
+                new.status, new.attempts, new.finished_at
+            ) and current.started_at == new.started_at:  # fmt: skip
+                continue  # already known (the final update also comes with the batch's result)
+            move(self._progress, current.status, new.status)
+            self._actions[item.index] = new.model_copy(update={"batch": update.batch})
+            self._action_changed(item.index, self._actions[item.index])
         request = self._request
         if request.failure_policy == "fail_fast" and (
             self._progress.failed > request.tolerated_failures
         ):
-            current = asyncio.current_task()
-            for task in self._tasks:
-                if task is not current and not task.done():
-                    task.cancel()
+            for task in self._batch_tasks:
+                task.cancel()
 
-    def _set(
-        self,
-        state: ActionState,
-        status: Status,
-        *,
-        attempts: int | None = None,
-        result: object = None,
-        error: str | None = None,
+    async def _run_batches(self) -> bool:
+        """Run the PENDING actions in child workflows; True if the job was cancelled."""
+        todo = [i for i, state in enumerate(self._actions) if state.status is Status.PENDING]
+        chunks = [todo[k : k + BATCH_SIZE] for k in range(0, len(todo), BATCH_SIZE)]
+        run = workflow.info().run_id[:8]
+        first = len(self._batches)
+        self._batches += [
+            BatchRef(workflow_id=f"{workflow.info().workflow_id}.{run}.b{first + n}", count=len(c))
+            for n, c in enumerate(chunks)
+        ]
+        running = MAX_RUNNING_BATCHES
+        per_batch = None
+        if self._request.max_parallel:  # at most max_parallel actions at once, job-wide
+            running = max(1, min(MAX_RUNNING_BATCHES, self._request.max_parallel))
+            per_batch = max(1, self._request.max_parallel // running)
+        slots = asyncio.Semaphore(running)
+        self._batch_tasks = [
+            asyncio.create_task(self._run_batch(first + n, chunk, slots, per_batch))
+            for n, chunk in enumerate(chunks)
+        ]
+        try:
+            await asyncio.gather(*self._batch_tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            return True  # gather has cancelled every batch and waited for them
+        return False
+
+    async def _run_batch(
+        self, batch: int, indexes: list[int], slots: asyncio.Semaphore, parallel: int | None
     ) -> None:
+        request = BatchRequest(
+            job_id=workflow.info().workflow_id,
+            batch=batch,
+            indexes=indexes,
+            actions=[self._request.actions[i] for i in indexes],
+            max_parallel=parallel,
+        )
+        async with slots:
+            try:
+                updates = await workflow.execute_child_workflow(
+                    JobBatchWorkflow.run,
+                    request,
+                    id=self._batches[batch].workflow_id,
+                    task_queue=workflow.info().task_queue,
+                    cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    static_summary=f"Batch {batch} of job {request.job_id}: {len(indexes)} actions",
+                )
+            except ChildWorkflowError as err:
+                # Terminated or broken: its unfinished actions cannot finish any more.
+                for index in indexes:
+                    if not self._actions[index].status.finished:
+                        self._runner.set(
+                            index, Status.FAILED, error=f"Its batch workflow ended: {err.cause}"
+                        )
+                return
+            self.batch_progress(updates)
+
+    def _action_changed(self, index: int, state: ActionState) -> None:
         now = workflow.now()
-        counts = self._progress
-        setattr(counts, state.status.lower(), getattr(counts, state.status.lower()) - 1)
-        setattr(counts, status.lower(), getattr(counts, status.lower()) + 1)
-        counts.percent = 100 * counts.finished // counts.total
-        if status is Status.RUNNING:
-            state.started_at = now
-        else:
-            state.finished_at = now
-            state.result = result
-            state.error = error
-            if attempts is not None:
-                state.attempts = attempts
-        state.status = status
         self._changed(now)
+        self._changed_at[index] = self._version
+        counts = self._progress
         if counts.percent >= self._upserted_percent + PROGRESS_UPSERT_STEP:
             self._upserted_percent = counts.percent
             workflow.upsert_search_attributes([sa.JOB_PROGRESS.value_set(counts.percent)])
 
     def _finish_job(self, cancelled: bool) -> JobStatus:
-        for state in self._actions:
-            if not state.status.finished:  # cancelled before its task ever ran
-                self._set(state, Status.CANCELLED)
+        self._runner.cancel_unfinished()
         if cancelled:
             self._status = Status.CANCELLED
         elif self._progress.failed > self._request.tolerated_failures:
@@ -221,47 +228,12 @@ class JobWorkflow:
         if self._progress.percent != self._upserted_percent:
             updates.append(sa.JOB_PROGRESS.value_set(self._progress.percent))
         workflow.upsert_search_attributes(updates)
-        return self.status()
+        final = self.status()
+        if self._big:  # the page plus every action in columns: far below 2 MB
+            final.all_actions = pack(self._actions, self._created_at)
+        return final
 
     def _changed(self, now: datetime) -> None:
         self._version += 1
         self._updated_at = now
         workflow.set_current_details(summarize(self._progress, self._status))
-
-
-def _attempts(err: ActivityError, policy: RetryPolicy) -> int:
-    """The activity reports its attempt with every error it raises; timeouts do not say."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        attempt = detail.get("attempt") if isinstance(detail, dict) else None
-        if isinstance(attempt, int):
-            return attempt
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-        return policy.maximum_attempts
-    return 1
-
-
-_TIMEOUTS = {
-    TimeoutType.START_TO_CLOSE: "An attempt ran longer than its timeout",
-    TimeoutType.HEARTBEAT: "The action stopped reporting progress (its worker may have died)",
-    TimeoutType.SCHEDULE_TO_START: "No worker picked the action up in time",
-    TimeoutType.SCHEDULE_TO_CLOSE: "The action ran out of time",
-}
-
-
-def _summary(state: ActionState) -> str:
-    """Activity summary in the Web UI: the action's name, and its type if the name hides it."""
-    if state.name.startswith(f"{state.type}#"):
-        return state.name
-    return f"{state.name} ({state.type})"
-
-
-def _explain(err: ActivityError) -> str:
-    cause = err.cause
-    if isinstance(cause, TimeoutError):
-        what = _TIMEOUTS.get(cause.type, "The action timed out") if cause.type else "Timed out"
-        return f"{what}; no attempts left."
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or err)

@@ -1,0 +1,65 @@
+"""Every action of a big job in a few columns, for its final result.
+
+10,000 actions as a list of `ActionState` objects would pass Temporal's 2 MB payload limit; as
+columns they take a few hundred kilobytes. Results are not included: they stay in the batches.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from workflows.contract import ActionState, CompactActions, Status
+
+CODES = {
+    Status.PENDING: "P", Status.RUNNING: "R", Status.COMPLETED: "C", Status.FAILED: "F",
+    Status.CANCELLED: "X",
+}  # fmt: skip
+STATUSES = {code: status for status, code in CODES.items()}
+ERROR_CHARS = 300
+ERRORS_BUDGET = 300_000
+ERROR_DROPPED = "(error text not kept for this many failures; see the batch workflow's history)"
+
+
+def pack(actions: list[ActionState], since: datetime) -> CompactActions:
+    types = sorted({a.type for a in actions})
+    type_index = {t: i for i, t in enumerate(types)}
+    errors: dict[int, str] = {}
+    budget = ERRORS_BUDGET
+    for index, action in enumerate(actions):
+        if action.error and budget > 0:
+            errors[index] = action.error[:ERROR_CHARS]
+            budget -= len(errors[index])
+    return CompactActions(
+        names=[a.name for a in actions],
+        types=types,
+        type_of=[type_index[a.type] for a in actions],
+        status="".join(CODES[a.status] for a in actions),
+        attempts=[a.attempts for a in actions],
+        started=[_offset(a.started_at, since) for a in actions],
+        finished=[_offset(a.finished_at, since) for a in actions],
+        since=since,
+        batch=[a.batch for a in actions],
+        errors=errors,
+    )
+
+
+def unpack(compact: CompactActions, index: int) -> ActionState:
+    return ActionState(
+        name=compact.names[index],
+        type=compact.types[compact.type_of[index]],
+        status=STATUSES[compact.status[index]],
+        attempts=compact.attempts[index],
+        started_at=_moment(compact.started[index], compact.since),
+        finished_at=_moment(compact.finished[index], compact.since),
+        error=compact.errors.get(index)
+        or (ERROR_DROPPED if compact.status[index] == CODES[Status.FAILED] else None),
+        batch=compact.batch[index],
+    )
+
+
+def _offset(moment: datetime | None, since: datetime) -> float | None:
+    return None if moment is None else round((moment - since).total_seconds(), 3)
+
+
+def _moment(offset: float | None, since: datetime) -> datetime | None:
+    return None if offset is None else since + timedelta(seconds=offset)
