@@ -47,6 +47,11 @@ class JobView(JobStatus):
 
     actions: list[LiveActionState]  # type: ignore[assignment]
     run_id: str = Field(description="Temporal run of this job shown here (a retry adds a run).")
+    actions_are_changes: bool = Field(
+        False,
+        description="Streams of big jobs: `actions` holds only what changed since the "
+        "previous message; `progress` is always complete.",
+    )
 
 
 class JobSummary(BaseModel):

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -37,7 +37,9 @@ from fanout.settings import Settings
 from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState
 from workflows import search_attributes as sa
-from workflows.contract import JobStatus, Progress, Status
+from workflows.compact import unpack
+from workflows.contract import ActionOutcome, ActionState, JobStatus, Progress, Status, StatusPage
+from workflows.pages import page_of
 
 log = logging.getLogger("fanout.hub")
 T = TypeVar("T")
@@ -90,6 +92,13 @@ class Snapshot:
     history_length: int
     finished: bool
     fetched_at: float = field(default_factory=time.monotonic)
+    # Big jobs: the actions changed since the snapshot before this one (streams send only these).
+    changes: tuple[ActionState, ...] = ()
+
+    @property
+    def big(self) -> bool:
+        """Its `view.actions` is one page, not every action."""
+        return self.status.actions_total is not None
 
     def differs_from(self, other: Snapshot | None) -> bool:
         """New state, or the same state now known final (the query can see the end first)."""
@@ -105,11 +114,13 @@ class _Subscriber:
 
     def __init__(self) -> None:
         self._latest: Snapshot | None = None
+        self._changes: dict[str, ActionState] = {}
         self._error: Exception | None = None
         self._ready = asyncio.Event()
 
     def offer(self, snapshot: Snapshot) -> None:
         self._latest = snapshot
+        self._changes.update((a.name, a) for a in snapshot.changes)  # none lost when skipping
         self._ready.set()
 
     def fail(self, error: Exception) -> None:
@@ -122,7 +133,8 @@ class _Subscriber:
         if self._error is not None:
             raise self._error
         assert self._latest is not None
-        return self._latest
+        changes, self._changes = tuple(self._changes.values()), {}
+        return replace(self._latest, changes=changes)
 
 
 @dataclass
@@ -154,6 +166,8 @@ class StatusHub:
         self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._fetching: dict[str, asyncio.Future[Snapshot]] = {}
         self._forgotten: LRUCache[str, int] = LRUCache(maxsize=config.hub_finished_cache_size)
+        self._expanded: LRUCache[tuple[str, str], list[ActionState]] = LRUCache(maxsize=16)
+        self._results: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=256)
         self._watches: dict[str, _Watch] = {}
         self.stats = HubStats()
 
@@ -174,6 +188,70 @@ class StatusHub:
             self._fetching[job_id] = fetching
             fetching.add_done_callback(partial(self._done_fetching, job_id))
         return await asyncio.shield(fetching)
+
+    async def page(self, job_id: str, page: StatusPage) -> JobView:
+        """One page of a job's actions (failed first), however big the job."""
+        snapshot = await self.snapshot(job_id)
+        if not snapshot.big:  # every action is at hand, with its live details
+            return page_of(snapshot.view, page)
+        if snapshot.status.all_actions is not None:  # finished: every action, in columns
+            everything = snapshot.status.model_copy(
+                update={"actions": self._unpacked(job_id, snapshot)}
+            )
+            chosen = page_of(everything, page)
+        else:
+            run = self._client.get_workflow_handle(job_id, run_id=snapshot.view.run_id)
+            chosen = await self._query(run, page)
+        return JobView.model_validate({**chosen.model_dump(), "run_id": snapshot.view.run_id})
+
+    async def action(self, job_id: str, name: str) -> LiveActionState | None:
+        """One action with its result (a big job keeps results in its batches)."""
+        view = await self.page(job_id, StatusPage(names=[name], limit=1))
+        if not view.actions:
+            return None
+        action = view.actions[0]
+        batch = action.batch
+        if batch is None or action.status is not Status.COMPLETED or action.result is not None:
+            return action
+        results = await self._batch_results(view.batches[batch].workflow_id)
+        return action.model_copy(update={"result": results.get(name)})
+
+    def _unpacked(self, job_id: str, snapshot: Snapshot) -> list[ActionState]:
+        key = (job_id, snapshot.view.run_id)
+        if (actions := self._expanded.get(key)) is None:
+            compact = snapshot.status.all_actions
+            assert compact is not None
+            actions = [unpack(compact, i) for i in range(len(compact.names))]
+            self._expanded[key] = actions
+        return actions
+
+    async def _batch_results(self, workflow_id: str) -> dict[str, Any]:
+        """Results of a batch's completed actions, read from its history (no worker needed).
+
+        A closed batch cannot change: its results are kept. A running one is read again.
+        """
+        if (kept := self._results.get(workflow_id)) is not None:
+            return kept
+        handle = self._client.get_workflow_handle(workflow_id)
+        scheduled: dict[int, str] = {}
+        results: dict[str, Any] = {}
+        closed = False
+        async for event in handle.fetch_history_events(rpc_timeout=self._timeout):
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                scheduled[event.event_id] = (
+                    event.activity_task_scheduled_event_attributes.activity_id
+                )
+            elif event.HasField("activity_task_completed_event_attributes"):
+                done = event.activity_task_completed_event_attributes
+                (outcome,) = await self._client.data_converter.decode(
+                    done.result.payloads, [ActionOutcome]
+                )
+                results[scheduled[done.scheduled_event_id]] = outcome.result
+            elif event.HasField("workflow_execution_completed_event_attributes"):
+                closed = True
+        if closed:
+            self._results[workflow_id] = results
+        return results
 
     def _done_fetching(self, job_id: str, fetching: asyncio.Future[Snapshot]) -> None:
         if self._fetching.get(job_id) is fetching:  # not a newer fetch, started after forget()
@@ -311,10 +389,17 @@ class StatusHub:
                 and previous.history_length == description.history_length
             ):
                 status = previous.status  # no new history event: the state cannot have changed
+            elif previous is not None and previous.big and previous.view.run_id == run.run_id:
+                # A big job: the first page, and what changed since the last snapshot.
+                status = await self._query(run, StatusPage(since_version=previous.view.version))
             else:
                 status = await self._query(run)
             view = await self._live_view(status, description)
-            snapshot = Snapshot(view, status, owner, description.history_length, finished=False)
+            fresh = previous is None or status is not previous.status
+            snapshot = Snapshot(
+                view, status, owner, description.history_length, finished=False,
+                changes=tuple(status.changed or ()) if fresh else (),
+            )  # fmt: skip
         elif previous and previous.finished and previous.view.run_id == description.run_id:
             # Still the same finished run: its result cannot change.
             snapshot = Snapshot(
@@ -328,11 +413,14 @@ class StatusHub:
             self._latest[job_id] = snapshot
         return snapshot
 
-    async def _query(self, run: Any) -> JobStatus:
+    async def _query(self, run: Any, page: StatusPage | None = None) -> JobStatus:
+        args = [] if page is None else [page]
         try:
             status: JobStatus = await self._call(
                 "queries",
-                lambda: run.query("status", result_type=JobStatus, rpc_timeout=self._timeout),
+                lambda: run.query(
+                    "status", *args, result_type=JobStatus, rpc_timeout=self._timeout
+                ),
             )
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The job's worker could not answer: {err}") from err

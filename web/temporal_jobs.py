@@ -20,6 +20,7 @@ from web.auth import User
 from web.schemas import JobSummary
 from web.status_hub import Snapshot, StatusHub, unavailable_error
 from workflows import search_attributes as sa
+from workflows.compact import unpack
 from workflows.contract import JobRequest, JobSpec, Resume, Status
 from workflows.job import JobWorkflow
 
@@ -109,16 +110,7 @@ class JobOperations:
         (original,) = await self._client.data_converter.decode(started.input.payloads, [JobRequest])
         previous = await handle.describe(rpc_timeout=self._timeout)
         request_hash = await previous.memo_value(REQUEST_HASH_MEMO, None)
-        request = original.model_copy(
-            update={
-                "resume": Resume(
-                    previous_run_id=previous_run,
-                    created_at=snapshot.view.created_at,
-                    version=snapshot.view.version,
-                    completed=[a for a in snapshot.status.actions if a.status is Status.COMPLETED],
-                )
-            }
-        )
+        request = original.model_copy(update={"resume": _resume(snapshot)})
         try:
             await self._client.start_workflow(
                 JobWorkflow.run,
@@ -198,6 +190,28 @@ class JobOperations:
         if execution.close_time is None or status not in (Status.FAILED, Status.CANCELLED):
             return False
         return await self._hub.latest_run(execution.id) != execution.run_id
+
+
+def _resume(snapshot: Snapshot) -> Resume:
+    """What a retry takes over: completed actions (big jobs: compact, results stay in batches)."""
+    status = snapshot.status
+    resume = Resume(
+        previous_run_id=snapshot.view.run_id,
+        created_at=snapshot.view.created_at,
+        version=snapshot.view.version,
+        batches=status.batches,
+    )
+    if status.all_actions is None:
+        resume.completed = [a for a in status.actions if a.status is Status.COMPLETED]
+        return resume
+    compact = status.all_actions
+    for index in range(len(compact.names)):
+        action = unpack(compact, index)
+        if action.status is Status.COMPLETED:
+            resume.carried.append(
+                (index, action.attempts, action.started_at, action.finished_at, action.batch)
+            )
+    return resume
 
 
 async def _summary_of(execution: WorkflowExecution) -> JobSummary:

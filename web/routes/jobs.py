@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from web.deps import CurrentUser, JobId, Operations, VisibleJob, get_settings
+from web.deps import CurrentUser, Hub, JobId, Operations, VisibleJob, get_settings
 from web.errors import COMMON_RESPONSES, Responses
-from web.schemas import JobAccepted, JobPage, JobView, Problem
+from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem
 from web.validation import catalog_errors
-from workflows.contract import JobSpec, Status
+from workflows.contract import JobSpec, Status, StatusPage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=COMMON_RESPONSES)
+DEFAULT_LIMIT = 100
 
 NOT_FOUND: Responses = {404: {"model": Problem, "description": "No such job, or not yours."}}
 CONFLICT: Responses = {
@@ -78,9 +79,40 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", responses=NOT_FOUND)
-async def get_job(job: VisibleJob) -> JobView:
-    """The job's status: every action, its attempts, live progress and results."""
-    return job.view
+async def get_job(
+    job_id: JobId,
+    job: VisibleJob,
+    hub: Hub,
+    action_status: Annotated[
+        Status | None, Query(description="Only actions in this state.")
+    ] = None,
+    offset: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> JobView:
+    """The job's status: counts, and its actions with attempts, live progress and results.
+
+    Jobs of up to 200 actions list all of them in request order. Bigger jobs, and any request
+    with `action_status`, `offset` or `limit`, get one page (`actions_total` says of how many),
+    failed actions first; a big job's results are at `/api/jobs/{id}/actions/{name}`.
+    """
+    if action_status is None and offset is None and limit is None:
+        return job.view
+    page = StatusPage(status=action_status, offset=offset or 0, limit=limit or DEFAULT_LIMIT)
+    return await hub.page(job_id, page)
+
+
+@router.get("/{job_id}/actions/{name}", responses=NOT_FOUND)
+async def get_action(
+    job_id: JobId,
+    job: VisibleJob,
+    hub: Hub,
+    name: Annotated[str, Path(min_length=1, max_length=100)],
+) -> LiveActionState:
+    """One action, with its result."""
+    action = await hub.action(job_id, name)
+    if action is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job {job_id!r} has no action {name!r}.")
+    return action
 
 
 @router.post(

@@ -15,7 +15,8 @@ from web.auth import ApiKeys
 from web.deps import Hub, JobId, VisibleJob
 from web.errors import COMMON_RESPONSES
 from web.routes.jobs import NOT_FOUND
-from web.status_hub import JobNotFound, Snapshot, StatusHub, TemporalUnavailable
+from web.schemas import JobView, LiveActionState
+from web.status_hub import JobNotFound, StatusHub, TemporalUnavailable
 
 router = APIRouter(prefix="/api/jobs", tags=["streams"], responses=COMMON_RESPONSES)
 
@@ -23,16 +24,24 @@ RECONNECT_MS = 2000
 CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
 
 
-async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterator[Snapshot]:
-    """Every change of the job; when resuming, nothing up to version `after` is sent again."""
+async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterator[JobView]:
+    """Every change of the job; when resuming, nothing up to version `after` is sent again.
+
+    A big job's messages after the first carry only the actions that changed (and the counts);
+    the final message has the full first page again.
+    """
     resumed, sent = after is None, None
     try:
         async for snapshot in hub.watch(job_id):
             if snapshot.view == sent:
                 continue  # the same state, only now known to be final
             if resumed or snapshot.view.version > (after or 0):
+                view = snapshot.view
+                if snapshot.big and sent is not None and not snapshot.finished:
+                    changed = [LiveActionState.model_construct(**dict(a)) for a in snapshot.changes]
+                    view = view.model_copy(update={"actions": changed, "actions_are_changes": True})
                 resumed, sent = True, snapshot.view
-                yield snapshot
+                yield view
     except JobNotFound:
         if sent is None:
             raise
@@ -63,10 +72,8 @@ async def job_events(
     """The current state at once, then one event per change: `id` is the job's `version`,
     `data` the job as `GET /api/jobs/{id}` shows it. The stream ends after the final state."""
     with open_stream(request, "sse"):
-        async for snapshot in changes(hub, job_id, last_event_id):
-            yield ServerSentEvent(
-                data=snapshot.view, id=str(snapshot.view.version), retry=RECONNECT_MS
-            )
+        async for view in changes(hub, job_id, last_event_id):
+            yield ServerSentEvent(data=view, id=str(view.version), retry=RECONNECT_MS)
 
 
 @router.websocket("/{job_id}/ws")
@@ -100,12 +107,12 @@ async def job_socket(
         await websocket.close()
 
 
-async def _send_until_closed(websocket: WebSocket, snapshots: AsyncIterator[Snapshot]) -> None:
-    """Send every snapshot; stop as soon as the client goes away, even if nothing changes."""
+async def _send_until_closed(websocket: WebSocket, views: AsyncIterator[JobView]) -> None:
+    """Send every view; stop as soon as the client goes away, even if nothing changes."""
 
     async def send_all() -> None:
-        async for snapshot in snapshots:
-            await websocket.send_text(snapshot.view.model_dump_json())
+        async for view in views:
+            await websocket.send_text(view.model_dump_json())
 
     sending = asyncio.ensure_future(send_all())
     closed = asyncio.ensure_future(websocket.receive())  # the client sends nothing but its close

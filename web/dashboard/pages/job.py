@@ -7,7 +7,9 @@ the browser never polls. Big jobs show counts first, failed actions first, and p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +25,10 @@ from web.runtime import current
 from web.schemas import JobView, LiveActionState
 from web.status_hub import JobNotFound, Snapshot, TemporalUnavailable
 from web.temporal_jobs import Conflict
-from workflows.contract import Status
+from workflows.contract import Status, StatusPage
+from workflows.pages import FAILED_FIRST
 
 ACTIONS_PER_PAGE = 25
-FAILED_FIRST = {
-    Status.FAILED: 0,
-    Status.RUNNING: 1,
-    Status.PENDING: 2,
-    Status.CANCELLED: 3,
-    Status.COMPLETED: 4,
-}
 BAR_COLOURS = {
     Status.PENDING: "#757575",
     Status.RUNNING: "#1565c0",
@@ -50,6 +46,9 @@ class JobPage:
         self.page = 1
         self.only: Status | None = None
         self.restart = asyncio.Event()
+        self.big_page: JobView | None = None  # big jobs: the page shown, from the hub
+        self.open_results: set[str] = set()
+        self.big_page_loaded = 0.0
 
     @property
     def view(self) -> JobView:
@@ -164,10 +163,9 @@ class JobPage:
             s.value: f"{t.status(s)} ({t.number(getattr(progress, s.lower()))})" for s in Status
         }
 
-        def choose(value: str) -> None:
+        async def choose(value: str) -> None:
             self.only, self.page = (Status(value) if value else None), 1
-            self.action_list.refresh()
-            self.refresh_chart()
+            await self.show_actions()
 
         ui.select(
             options,
@@ -177,11 +175,35 @@ class JobPage:
         ).props("outlined dense").classes("w-56")
 
     def page_of_actions(self) -> tuple[list[LiveActionState], int, int]:
+        if self.snapshot.big:  # the hub's page: a big job's actions are not all at hand
+            view = self.big_page or self.view
+            total = view.actions_total or 0
+            return view.actions[:ACTIONS_PER_PAGE], total, max(1, -(-total // ACTIONS_PER_PAGE))
         actions = self.visible_actions()
         pages = max(1, -(-len(actions) // ACTIONS_PER_PAGE))
         self.page = min(self.page, pages)
         start = (self.page - 1) * ACTIONS_PER_PAGE
         return actions[start : start + ACTIONS_PER_PAGE], len(actions), pages
+
+    async def load_big_page(self) -> None:
+        """A big job's current page of actions, from the hub (at most once a second)."""
+        if not self.snapshot.big:
+            return
+        self.big_page_loaded = time.monotonic()
+        with contextlib.suppress(TemporalUnavailable, JobNotFound):
+            self.big_page = await current().hub.page(
+                self.job_id,
+                StatusPage(
+                    status=self.only,
+                    offset=(self.page - 1) * ACTIONS_PER_PAGE,
+                    limit=ACTIONS_PER_PAGE,
+                ),
+            )
+
+    async def show_actions(self) -> None:
+        await self.load_big_page()
+        self.action_list.refresh()
+        self.refresh_chart()
 
     @ui.refreshable_method
     def action_list(self) -> None:
@@ -201,10 +223,9 @@ class JobPage:
                     )
                 ).classes("text-sm")
 
-                def go(value: int) -> None:
+                async def go(value: int) -> None:
                     self.page = value
-                    self.action_list.refresh()
-                    self.refresh_chart()
+                    await self.show_actions()
 
                 ui.pagination(
                     1, pages, direction_links=True, value=self.page, on_change=lambda e: go(e.value)
@@ -233,9 +254,39 @@ class JobPage:
                     ui.icon("error_outline").props(f'aria-label="{t("error")}"')
                     ui.label(action.error).classes("text-sm")
             if action.result is not None:
-                with ui.expansion(t("result"), icon="data_object").classes("w-full text-sm"):
-                    text = json.dumps(action.result, indent=2, ensure_ascii=False)
-                    ui.code(text[:RESULT_PREVIEW_CHARS], language="json").classes("w-full")
+                with self.result_row(action.name):
+                    self.result_code(action.result)
+            elif action.batch is not None and action.status is Status.COMPLETED:
+                self.lazy_result(action.name)
+
+    def result_row(self, name: str) -> ui.expansion:
+        """An expandable result that stays open across live updates."""
+        row = ui.expansion(self.t("result"), icon="data_object", value=name in self.open_results)
+
+        def remember(event: Any) -> None:
+            (self.open_results.add if event.value else self.open_results.discard)(name)
+
+        row.on_value_change(remember)
+        return row.classes("w-full text-sm")
+
+    def result_code(self, result: object) -> None:
+        text = json.dumps(result, indent=2, ensure_ascii=False)
+        ui.code(text[:RESULT_PREVIEW_CHARS], language="json").classes("w-full")
+
+    def lazy_result(self, name: str) -> None:
+        """A big job keeps results in its batches: fetched when the row is opened."""
+        with self.result_row(name) as row:
+            holder = ui.column().classes("w-full")
+
+        async def show(opened: bool) -> None:
+            if opened and not list(holder):
+                action = await current().hub.action(self.job_id, name)
+                with holder:
+                    self.result_code(action.result if action else None)
+
+        row.on_value_change(lambda event: show(event.value))
+        if row.value:
+            background_tasks.create(show(True), name=f"result of {name}")
 
     def attempt_text(self, action: LiveActionState) -> str:
         t = self.t
@@ -307,13 +358,13 @@ class JobPage:
 
     # -- live updates and commands -----------------------------------------------------------
 
-    def show(self, snapshot: Snapshot) -> None:
+    async def show(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.update_header()
         self.summary.refresh()
         self.filters.refresh()
-        self.action_list.refresh()
-        self.refresh_chart()
+        if not snapshot.big or time.monotonic() - self.big_page_loaded > 1 or snapshot.finished:
+            await self.show_actions()
 
     async def follow(self) -> None:
         """Show every change the hub sees; after the end, wait for a retry to follow again."""
@@ -321,7 +372,8 @@ class JobPage:
         while True:
             try:
                 async for snapshot in hub.watch(self.job_id):
-                    self.show(snapshot)
+                    if (snapshot.view, snapshot.finished) != (self.view, self.snapshot.finished):
+                        await self.show(snapshot)
             except TemporalUnavailable:
                 await asyncio.sleep(2)
                 continue
@@ -359,7 +411,7 @@ class JobPage:
             ui.notify(str(conflict), type="warning")
             return
         ui.notify(self.t("retry_started"))
-        self.show(await current().hub.snapshot(self.job_id))
+        await self.show(await current().hub.snapshot(self.job_id))
         self.restart.set()
 
 
@@ -382,6 +434,7 @@ def register() -> None:
                 ui.label(t("not_found", id=job_id)).classes("text-lg")
                 return None
             page = JobPage(job_id, user, t, snapshot)
+            await page.load_big_page()
             page.build()
         task = background_tasks.create(page.follow(), name=f"follow {job_id}")
         ui.context.client.on_delete(task.cancel)
