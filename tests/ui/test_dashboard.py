@@ -156,3 +156,21 @@ async def test_a_large_job_shows_counts_failed_first_and_pages(alice: User) -> N
     assert len(rows) == 25
     await alice.should_see("bad 0")  # failed actions come first
     await alice.should_not_see("text.stats#118")
+
+
+async def test_a_big_jobs_page_comes_from_its_batches(alice: User) -> None:
+    actions = [{"type": "text.stats", "params": {"text": f"row {i}"}} for i in range(248)]
+    actions += [{"name": f"bad {i}", "type": "demo.sleep",
+                 "params": {"seconds": 0, "fail_permanently": True}} for i in range(2)]  # fmt: skip
+    job_id = await start_job("alice", actions)
+    await alice.open(f"/jobs/{job_id}")
+    await alice.should_see("250 of 250 · 100%", retries=200)
+    await alice.should_see("Showing 1\u201325 of 250")
+    await alice.should_see("bad 0")  # failed first, across batches
+    with alice:
+        rows = list(alice.find(marker="action-row").elements)
+    assert len(rows) == 25
+    with alice:  # open the first completed row: its result comes from its batch
+        expansion = min(alice.find(kind=ui.expansion).elements, key=lambda e: e.id)
+        expansion.value = True
+    await alice.should_see('"words": 2', retries=50)

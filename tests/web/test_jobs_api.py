@@ -119,7 +119,7 @@ async def test_running_actions_show_attempt_last_failure_next_retry_and_progress
          ["actions", 1, "params", "seconds"], "greater than or equal to 0"),
         ({"actions": [{"type": "demo.sleep", "params": {"secs": 1}}]},
          ["actions", 0, "params", "secs"], "Extra inputs are not permitted"),
-        ({"actions": [QUICK] * 51}, ["actions"], "at most 50 actions"),
+        ({"actions": [QUICK] * 501}, ["actions"], "at most 500 actions"),
         ({"actions": []}, ["actions"], "at least 1 item"),
         ({"actions": [QUICK], "owner": "bob"}, ["owner"], "Extra inputs are not permitted"),
         ({"actions": [QUICK], "max_parallel": 0}, ["max_parallel"], "greater than or equal to 1"),

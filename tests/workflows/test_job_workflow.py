@@ -17,8 +17,14 @@ from temporalio.worker import Worker
 
 from activities import registry
 from tests.conftest import unique
-from workflows.contract import ActionInput, ActionOutcome, ActionState, JobStatus, Status
-from workflows.job import JobWorkflow
+from worker import WORKFLOWS
+from workflows.contract import (
+    ActionInput,
+    ActionOutcome,
+    ActionState,
+    JobStatus,
+    Status,
+)
 
 REAL = {d.type: d.temporal_activity for d in registry.all_definitions()}
 
@@ -75,7 +81,7 @@ class FakeSleep:
 @asynccontextmanager
 async def job_worker(env: WorkflowEnvironment, activities: Sequence[Callable[..., Any]]):
     queue = unique("wf-test")
-    async with Worker(env.client, task_queue=queue, workflows=[JobWorkflow], activities=activities):
+    async with Worker(env.client, task_queue=queue, workflows=WORKFLOWS, activities=activities):
         yield queue
 
 

@@ -1,0 +1,153 @@
+"""Big jobs (more than BATCH_SIZE actions) on the real dev server: batches, live, exact."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+import worker
+from fanout.settings import Settings
+from tests.conftest import unique
+from tests.workflows.test_job_workflow import (
+    REAL,
+    FakeSleep,
+    job_worker,
+    run_job,
+    start,
+    wait_for_status,
+)
+from workflows.contract import JobStatus, Status, StatusPage
+
+pytestmark = pytest.mark.integration
+
+
+def many(n: int, **params: Any) -> list[dict[str, Any]]:
+    return [{"type": "demo.sleep", "params": params} for _ in range(n)]
+
+
+async def test_a_big_job_runs_in_batches_and_stays_exact(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    request = {
+        "actions": [*many(447, seconds=0), *many(3, seconds=0, fail_permanently=True)],
+        "tolerated_failures": 3,
+    }
+    async with job_worker(dev_env, [REAL["demo.sleep"]]) as queue:
+        handle = await start(dev_env.client, queue, request)
+        status: JobStatus = await asyncio.wait_for(handle.result(), 120)
+        failed = await handle.query(
+            "status", StatusPage(status=Status.FAILED), result_type=JobStatus
+        )
+        batches = [
+            await dev_env.client.get_workflow_handle(b.workflow_id).describe()
+            for b in status.batches
+        ]
+    assert status.status is Status.COMPLETED
+    assert status.progress.model_dump() == {
+        "total": 450, "pending": 0, "running": 0, "completed": 447, "failed": 3,
+        "cancelled": 0, "percent": 100,
+    }  # fmt: skip
+    assert [b.count for b in status.batches] == [200, 200, 50]
+    assert all(b.status and b.status.name == "COMPLETED" for b in batches)
+    # The result is one page, failed first: never all 450 actions in one payload.
+    assert status.actions_total == 450
+    assert len(status.actions) == 100
+    assert [a.status for a in status.actions[:3]] == [Status.FAILED] * 3
+    assert [a.name for a in failed.actions] == [
+        "demo.sleep#448",
+        "demo.sleep#449",
+        "demo.sleep#450",
+    ]
+    assert all(a.batch == 2 and a.result is None for a in failed.actions)
+    assert all(a.attempts == 1 and a.finished_at for a in failed.actions)
+
+
+async def test_a_big_jobs_progress_is_live(dev_env: WorkflowEnvironment) -> None:
+    fake = FakeSleep()
+    request = {"actions": [*many(240, seconds=0), *many(10, seconds=2)]}
+    async with job_worker(dev_env, [fake.activity()]) as queue:
+        handle = await start(dev_env.client, queue, request)
+        midway = await wait_for_status(handle, lambda s: s.progress.completed >= 240)
+        final: JobStatus = await handle.result()
+    assert midway.status is Status.RUNNING
+    assert midway.progress.running == 10
+    assert midway.actions_total == 250  # a page, even when nobody asked for one
+    assert final.progress.completed == 250
+    assert final.version > midway.version
+
+
+async def test_a_big_job_honours_max_parallel_across_batches(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeSleep()
+    request = {"actions": many(450, seconds=0.01), "max_parallel": 6}
+    status = await run_job(dev_env, request, [fake.activity()])
+    assert status.status is Status.COMPLETED
+    assert fake.max_running <= 6
+    assert len(fake.started) == 450
+
+
+async def test_cancelling_a_big_job_keeps_what_finished(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeSleep()
+    # (the test worker runs 100 activities at once: few enough slow ones to leave room)
+    request = {"actions": [*many(210, seconds=0), *many(20, seconds=60)]}
+    async with job_worker(dev_env, [fake.activity()]) as queue:
+        handle = await start(dev_env.client, queue, request)
+        await wait_for_status(handle, lambda s: s.progress.completed == 210)
+        await handle.cancel()
+        final: JobStatus = await asyncio.wait_for(handle.result(), 60)
+        batches = [
+            await dev_env.client.get_workflow_handle(b.workflow_id).describe()
+            for b in final.batches
+        ]
+    assert final.status is Status.CANCELLED
+    assert final.progress.completed == 210
+    assert final.progress.cancelled == 20
+    assert final.progress.pending == final.progress.running == 0
+    assert all(b.status and b.status.name != "RUNNING" for b in batches)
+
+
+async def test_fail_fast_across_batches(dev_env: WorkflowEnvironment) -> None:
+    fake = FakeSleep()
+    request = {
+        "actions": [*many(1, seconds=0, fail_permanently=True), *many(300, seconds=60)],
+        "failure_policy": "fail_fast",
+    }
+    status = await run_job(dev_env, request, [fake.activity()])
+    assert status.status is Status.FAILED
+    assert status.progress.failed == 1
+    assert status.progress.cancelled == 300
+
+
+async def test_ten_thousand_actions_complete_within_temporals_limits(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    config = Settings(task_queue=unique("10k"))
+    async with AsyncExitStack() as stack:
+        for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
+            await stack.enter_async_context(w)
+        handle = await start(
+            dev_env.client, config.task_queue, {"actions": many(10_000, seconds=0.01)}
+        )
+        midway = await wait_for_status(handle, lambda s: 0 < s.progress.completed < 10_000)
+        status: JobStatus = await asyncio.wait_for(handle.result(), 600)
+        job = await handle.describe()
+        batches = [
+            await dev_env.client.get_workflow_handle(b.workflow_id).describe()
+            for b in status.batches
+        ]
+    assert status.status is Status.COMPLETED
+    assert status.progress.completed == 10_000
+    assert status.progress.model_dump()["failed"] == status.progress.cancelled == 0
+    assert midway.progress.completed < 10_000  # it was seen in progress
+    assert len(status.batches) == 50
+    assert sum(b.count for b in status.batches) == 10_000
+    limit = 10_240  # Temporal warns at this many events in one history
+    assert job.history_length < limit / 2, job.history_length
+    assert max(b.history_length for b in batches) < limit / 2
