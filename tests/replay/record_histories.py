@@ -1,13 +1,16 @@
 """Record job histories from real runs for the replay test: `make replay-histories`.
 
-Re-record only when a workflow change is meant to be incompatible (and running jobs drained);
-the committed histories are what keeps running jobs safe from non-deterministic changes.
+Only scenarios without a committed history are recorded: the old histories are the point (new
+code must replay what older code wrote). Delete a file to re-record it, and do that only for a
+change that is meant to be incompatible, once running jobs have drained.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ import worker
 from fanout.settings import Settings
 from fanout.temporal import exit_process
 from tests.conftest import TEMPORAL_CLI
+from web.status_hub import StatusHub
+from web.temporal_jobs import JobOperations
 from workflows import search_attributes as sa
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -55,6 +60,28 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"type": "demo.sleep", "params": {"seconds": 30}},
         ],
     },
+    "big_job": {
+        "actions": [
+            *[{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(447)],
+            *[{"type": "demo.sleep", "params": {"seconds": 0, "fail_permanently": True}}
+              for _ in range(3)],
+        ],
+        "max_parallel": 50,
+    },
+    "retry_small": {
+        "actions": [
+            {"name": "stats", "type": "text.stats", "params": {"text": "kept"}},
+            {"name": "notify", "type": "demo.sleep",
+             "params": {"seconds": 0, "fail_until": "SOON"}},
+        ],
+    },
+    "retry_big": {
+        "actions": [
+            *[{"type": "text.stats", "params": {"text": "kept"}} for _ in range(248)],
+            *[{"type": "demo.sleep", "params": {"seconds": 0, "fail_until": "SOON"}}
+              for _ in range(2)],
+        ],
+    },
 }  # fmt: skip
 
 
@@ -69,18 +96,37 @@ async def record() -> None:
         config = Settings(task_queue="replay-recording")
         for w in worker.build_workers(env.client, config, worker.plan_queues(config), True):
             await stack.enter_async_context(w)
+        hub = StatusHub(env.client, config)
+        operations = JobOperations(env.client, hub, config)
         HISTORIES.mkdir(exist_ok=True)
         for name, request in SCENARIOS.items():
+            if (HISTORIES / f"{name}.json").exists():
+                continue
+            soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+            request = json.loads(json.dumps(request).replace('"SOON"', json.dumps(soon)))
+            job_id = f"replay-{name}"
             handle: WorkflowHandle[Any, Any] = await env.client.start_workflow(
-                "JobWorkflow", request, id=f"replay-{name}", task_queue=config.task_queue
+                "JobWorkflow", request, id=job_id, task_queue=config.task_queue
             )
             if name == "cancelled":
                 await asyncio.sleep(1.5)
                 await handle.cancel()
-            await handle.result()
-            history = await handle.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
-            print(f"recorded {name}: {len(history.events)} events")
+            result = await handle.result()
+            if name.startswith("retry"):  # the retry run is the one recorded
+                await asyncio.sleep(2)
+                await operations.retry(job_id, await hub.snapshot(job_id))
+                handle = env.client.get_workflow_handle(job_id)
+                result = await handle.result()
+            await save(name, handle)
+            if result.get("batches"):  # a big job: one of its batches too
+                batch = env.client.get_workflow_handle(result["batches"][-1]["workflow_id"])
+                await save(f"{name}.batch", batch)
+
+
+async def save(name: str, handle: WorkflowHandle[Any, Any]) -> None:
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":

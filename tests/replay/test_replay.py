@@ -16,14 +16,22 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_histories_are_committed() -> None:
-    assert {p.stem for p in HISTORIES} >= {"mixed_outcomes", "fail_fast_limited", "cancelled"}
+    assert {p.stem for p in HISTORIES} >= {
+        "mixed_outcomes", "fail_fast_limited", "cancelled",  # small jobs
+        "big_job", "big_job.batch",  # a job in batches, and one of its batches
+        "retry_small", "retry_big", "retry_big.batch",  # second runs, resuming the first
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     text = path.read_text()
     events = json.loads(text)["events"]
-    assert any(e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" for e in events)
+    kinds = {e["eventType"] for e in events}
+    assert kinds & {
+        "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED",
+        "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED",
+    }
     history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
