@@ -1,0 +1,82 @@
+"""The web app restarts under watching clients; 500 jobs arrive at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+
+from tests.faults.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    stack = Stack(tmp_path)
+    await stack.start_server()
+    await stack.start_worker()
+    await stack.start_web()
+    yield stack
+    await stack.stop_all()
+
+
+async def test_a_client_reconnecting_after_a_web_restart_gets_the_final_state(stack: Stack) -> None:
+    body = {"actions": [{"type": "demo.sleep", "params": {"seconds": s}} for s in (0.5, 4)]}
+    async with stack.api() as http:
+        job_id = (await http.post("/api/jobs", json=body)).json()["job_id"]
+        seen: list[tuple[str, dict[str, Any]]] = []
+
+        async def watch_until_the_server_dies() -> None:
+            async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events") as sse:
+                async for event in sse.aiter_sse():
+                    if event.data:
+                        seen.append((event.id, json.loads(event.data)))
+                    if len(seen) == 2:
+                        await stack.kill(stack.web)
+
+        with pytest.raises(httpx.HTTPError):  # the stream breaks when the server goes away
+            await watch_until_the_server_dies()
+        last_id = seen[-1][0]
+        assert seen[-1][1]["status"] == "RUNNING"
+
+        await stack.start_web()
+        headers = {"Last-Event-ID": last_id}
+        async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events", headers=headers) as sse:
+            resumed = [json.loads(e.data) async for e in sse.aiter_sse() if e.data]
+    assert resumed[-1]["status"] == "COMPLETED"
+    assert all(e["version"] > int(last_id) for e in resumed)
+    assert [a["attempts"] for a in resumed[-1]["actions"]] == [1, 1]  # the job never noticed
+
+
+async def test_a_burst_of_500_jobs(stack: Stack) -> None:
+    body = {"actions": [{"type": "text.stats", "params": {"text": "burst"}}]}
+    async with stack.api("dave") as http:  # up to 100 connections at once
+        answers = await asyncio.gather(*(http.post("/api/jobs", json=body) for _ in range(500)))
+        assert sorted({a.status_code for a in answers}) == [202]
+        job_ids = {a.json()["job_id"] for a in answers}
+        assert len(job_ids) == 500
+
+        async def listed(status: str) -> set[str]:
+            ids: set[str] = set()
+            params: dict[str, Any] = {"page_size": 500, "status": status}
+            while True:
+                page = (await http.get("/api/jobs", params=params)).json()
+                ids |= {j["job_id"] for j in page["jobs"]}
+                if not page["next_page_token"]:
+                    return ids
+                params["page_token"] = page["next_page_token"]
+
+        async def all_completed() -> set[str]:
+            while len(done := await listed("COMPLETED")) < 500:
+                await asyncio.sleep(1)
+            return done
+
+        completed = await asyncio.wait_for(all_completed(), 180)
+    assert completed == job_ids  # exactly these 500, each once
