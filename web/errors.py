@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 from web.schemas import Problem, ValidationProblem
 from web.status_hub import TemporalUnavailable, unavailable_error
 from web.temporal_jobs import Conflict, IdempotencyMismatch
+from web.validation import readable
 
 RETRY_AFTER_S = 5
 log = logging.getLogger("fanout.web")
@@ -30,19 +31,25 @@ COMMON_RESPONSES: Responses = {
 }
 
 
+def as_json(responses: Responses) -> Responses:
+    """The same responses, said to be JSON: for routes whose own answer is not (SSE)."""
+    return {
+        code: {
+            "description": response["description"],
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{response['model'].__name__}"}
+                }
+            },
+        }
+        for code, response in responses.items()
+    }
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "loc": [
-                    p for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")
-                ],
-                "msg": e.get("msg", "invalid"),
-                "type": e.get("type", "value_error"),
-            }
-            for e in exc.errors()
-        ]
+        errors = readable(list(exc.errors()))
         sentences = [f"{_where(e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in errors]
         detail = "; ".join(sentences[:3])
         if len(sentences) > 3:
@@ -81,7 +88,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyMismatch)
     async def reused_key(request: Request, exc: IdempotencyMismatch) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+        error = {"loc": ["Idempotency-Key"], "msg": str(exc), "type": "idempotency_key_reused"}
+        return JSONResponse(
+            {"detail": str(exc), "errors": [error]}, status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
 
 
 def _unavailable(exc: TemporalUnavailable) -> JSONResponse:

@@ -1,51 +1,92 @@
-"""Checks a job request against the action catalog before anything starts."""
+"""What a job request must look like, exactly: the action catalog turned into a request model.
+
+`JobCreate` is the workflow contract's `JobSpec` with each action typed by the catalog: its
+`type` is one of the registered types and its `params` that type's model. So the OpenAPI document
+says precisely what `POST /api/jobs` accepts, and the dashboard's form is checked the same way.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, create_model
 
+import activities  # noqa: F401  (registers every action type)
 from activities import registry
-from workflows.contract import JobSpec
+from workflows.contract import ActionSpec, JobSpec
+
+KNOWN_TYPES = [d.type for d in registry.all_definitions()]
 
 
-def catalog_errors(spec: JobSpec, max_actions: int) -> list[dict[str, Any]]:
-    """Errors in FastAPI's shape (`loc`, `msg`, `type`), pointing into the request body."""
-    if len(spec.actions) > max_actions:
-        return [
-            {
-                "loc": ["body", "actions"],
-                "msg": f"A job may have at most {max_actions} actions, this one has "
-                f"{len(spec.actions)}; split it into several jobs.",
-                "type": "too_many_actions",
-            }
-        ]
-    errors: list[dict[str, Any]] = []
-    for index, action in enumerate(spec.actions):
-        definition = registry.get(action.type)
-        if definition is None:
-            known = ", ".join(d.type for d in registry.all_definitions())
-            errors.append(
-                {
-                    "loc": ["body", "actions", index, "type"],
-                    "msg": f"Unknown action type {action.type!r}; valid types: {known}.",
-                    "type": "unknown_action_type",
-                }
+def _typed_action(type_: str) -> type[ActionSpec]:
+    definition = registry.get(type_)
+    assert definition is not None
+    model = definition.params_model
+    required = any(field.is_required() for field in model.model_fields.values())
+    return create_model(
+        f"Action_{type_.replace('.', '_')}",
+        __base__=ActionSpec,
+        __doc__=f"`{type_}`: {definition.description}",
+        type=(Literal[type_], Field(description=definition.description)),  # type: ignore[arg-type]
+        params=(model, ...) if required else (model, Field(default_factory=model)),
+    )
+
+
+# The catalog is known only at run time: a union built from it, discriminated by `type`.
+TypedAction: Any = Annotated[
+    Union[tuple(_typed_action(t) for t in KNOWN_TYPES)],  # noqa: UP007
+    Field(discriminator="type"),
+]
+
+JobCreate: type[JobSpec] = create_model(
+    "JobCreate",
+    __base__=JobSpec,
+    __doc__="A job to start. Only `actions[].type` (and params a type requires) is needed.",
+    actions=(list[TypedAction], Field(min_length=1)),
+)
+
+
+def as_job_spec(request: JobSpec) -> JobSpec:
+    """The plain contract form (params as data), as the workflow receives it."""
+    return JobSpec.model_validate(request.model_dump(mode="json", exclude_none=True))
+
+
+def too_many_actions(spec: JobSpec, max_actions: int) -> list[dict[str, Any]]:
+    if len(spec.actions) <= max_actions:
+        return []
+    return [
+        {
+            "loc": ["actions"],
+            "msg": f"A job may have at most {max_actions} actions, this one has "
+            f"{len(spec.actions)}; split it into several jobs.",
+            "type": "too_many_actions",
+        }
+    ]
+
+
+def readable(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors with locations as a user reads them: no `body`, no union tags."""
+    result = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header"):  # where FastAPI found it
+            loc = loc[1:]
+        msg, kind = error.get("msg", "invalid"), error.get("type", "value_error")
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append("type")
+            tag = (error.get("ctx") or {}).get("tag")
+            msg = (
+                f"Unknown action type {tag!r}; valid types: {', '.join(KNOWN_TYPES)}."
+                if kind == "union_tag_invalid"
+                else f"Each action needs a type, one of: {', '.join(KNOWN_TYPES)}."
             )
-            continue
-        try:
-            definition.params_model.model_validate(action.params)
-        except ValidationError as err:
-            errors.extend(
-                {
-                    "loc": ["body", "actions", index, "params", *e["loc"]],
-                    "msg": e["msg"],
-                    "type": e["type"],
-                }
-                for e in err.errors()
-            )
-    return errors
+        else:  # [..., "actions", 3, "demo.sleep", "params", ...]: the tag says nothing new
+            loc = [
+                p for i, p in enumerate(loc)
+                if not (p in KNOWN_TYPES and i > 0 and isinstance(loc[i - 1], int))
+            ]  # fmt: skip
+        result.append({"loc": loc, "msg": msg, "type": kind})
+    return result
 
 
 class InvalidJob(Exception):
@@ -59,12 +100,9 @@ class InvalidJob(Exception):
 def parse_job(data: dict[str, Any], max_actions: int) -> JobSpec:
     """A JobSpec from plain data (the dashboard's form), checked as `POST /api/jobs` checks it."""
     try:
-        spec = JobSpec.model_validate(data)
+        request = JobCreate.model_validate(data)
     except ValidationError as err:
-        raise InvalidJob(
-            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors()]
-        ) from None
-    errors = catalog_errors(spec, max_actions)
-    if errors:
-        raise InvalidJob([{**e, "loc": e["loc"][1:]} for e in errors])  # without "body"
-    return spec
+        raise InvalidJob(readable(err.errors())) from None
+    if errors := too_many_actions(request, max_actions):
+        raise InvalidJob(errors)
+    return as_job_spec(request)

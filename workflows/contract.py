@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 ACTION_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LABELS = 50
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
 
 
 class Status(StrEnum):
@@ -57,7 +59,7 @@ class ActionSpec(_Input):
     params: dict[str, Any] = Field(default_factory=dict)
     retry: RetrySpec | None = None
     timeout_s: float | None = Field(
-        None, gt=0, le=86400, description="Longest one attempt may run (start-to-close)."
+        None, ge=0.1, le=86400, description="Longest one attempt may run (start-to-close)."
     )
 
 
@@ -68,19 +70,9 @@ class JobSpec(_Input):
     failure_policy: Literal["continue", "fail_fast"] = "continue"
     tolerated_failures: int = Field(0, ge=0, description="Failed actions a COMPLETED job may have.")
     max_parallel: int | None = Field(None, ge=1, description="Actions running at once; null: all.")
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("labels")
-    @classmethod
-    def _small_labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        if len(labels) > MAX_LABELS:
-            raise ValueError(f"at most {MAX_LABELS} labels are allowed, got {len(labels)}")
-        for key, value in labels.items():
-            if not 1 <= len(key) <= 64 or len(value) > 256:
-                raise ValueError(
-                    f"label {key[:64]!r}: keys need 1-64 characters, values at most 256"
-                )
-        return labels
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=MAX_LABELS, description="Up to 50 key/value pairs."
+    )
 
     @model_validator(mode="after")
     def _name_every_action(self) -> JobSpec:

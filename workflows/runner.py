@@ -145,6 +145,10 @@ class ActionRunner:
         except asyncio.CancelledError:
             self.set(index, Status.CANCELLED)
             return
+        except (TypeError, ValueError) as err:  # the request asked for what the SDK refuses
+            self.set(index, Status.FAILED, error=f"This action could not be scheduled: {err}")
+            self._after_failure()
+            return
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 self.set(index, Status.CANCELLED)

@@ -25,6 +25,7 @@ KEYS = {
     "root": "root-key-0123456789a",
     "carol": "carol-key-0123456789",
     "dave": "dave-key-01234567890",
+    "fuzz": "fuzz-key-01234567890",
 }
 
 

@@ -38,7 +38,7 @@ def test_defaults() -> None:
         ({"actions": [{"type": "Demo Sleep"}]}, "should match pattern"),
         ({"actions": [{"type": "a", "retry": {"max_attempts": 0}}]}, "greater than or equal to 1"),
         ({"actions": [{"type": "a", "retry": {"max_attempts": 1000}}]}, "less than or equal"),
-        ({"actions": [{"type": "a", "timeout_s": 0}]}, "greater than 0"),
+        ({"actions": [{"type": "a", "timeout_s": 0}]}, "greater than or equal to 0.1"),
         ({"actions": [{"type": "a"}], "failure_policy": "stop"}, "'continue' or 'fail_fast'"),
         ({"actions": [{"type": "a"}], "max_paralel": 2}, "Extra inputs are not permitted"),
         ({"actions": [{"type": "a"}], "labels": {f"k{i}": "v" for i in range(51)}}, "at most 50"),

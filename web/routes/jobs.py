@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from web.deps import CurrentUser, Hub, JobId, Operations, VisibleJob, get_settings
 from web.errors import COMMON_RESPONSES, Responses
 from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem
-from web.validation import catalog_errors
-from workflows.contract import JobSpec, Status, StatusPage
+from web.validation import JobCreate, as_job_spec, too_many_actions
+from workflows.contract import Status, StatusPage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=COMMON_RESPONSES)
 DEFAULT_LIMIT = 100
@@ -38,7 +38,7 @@ def _accepted(request: Request, response: Response, job_id: str) -> JobAccepted:
     responses={413: {"model": Problem, "description": "The request body is over 1 MiB."}},
 )
 async def create_job(
-    spec: JobSpec,
+    spec: JobCreate,  # built from the catalog at run time
     user: CurrentUser,
     operations: Operations,
     request: Request,
@@ -53,10 +53,9 @@ async def create_job(
     ] = None,
 ) -> JobAccepted:
     """Start a job. Answers at once; follow `status_url` or `events_url` for progress."""
-    errors = catalog_errors(spec, get_settings(request).max_actions_per_job)
-    if errors:
+    if errors := too_many_actions(spec, get_settings(request).max_actions_per_job):
         raise RequestValidationError(errors)
-    job_id = await operations.start(spec, user.name, idempotency_key)
+    job_id = await operations.start(as_job_spec(spec), user.name, idempotency_key)
     return _accepted(request, response, job_id)
 
 

@@ -13,12 +13,12 @@ from starlette.requests import HTTPConnection
 
 from web.auth import ApiKeys
 from web.deps import Hub, JobId, VisibleJob
-from web.errors import COMMON_RESPONSES
+from web.errors import COMMON_RESPONSES, as_json
 from web.routes.jobs import NOT_FOUND
 from web.schemas import JobView, LiveActionState
 from web.status_hub import JobNotFound, StatusHub, TemporalUnavailable
 
-router = APIRouter(prefix="/api/jobs", tags=["streams"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/api/jobs", tags=["streams"])
 
 RECONNECT_MS = 2000
 CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
@@ -58,7 +58,11 @@ def open_stream(connection: HTTPConnection, kind: str) -> Iterator[None]:
         gauge.dec()
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses=as_json(COMMON_RESPONSES | NOT_FOUND),
+)
 async def job_events(
     job_id: JobId,
     job: VisibleJob,
