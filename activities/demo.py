@@ -36,7 +36,7 @@ class SleepParams(BaseModel):
     timeout_s=3700,
     heartbeat_timeout_s=10,
 )
-async def sleep(params: SleepParams) -> dict[str, float | int]:
+async def sleep(params: SleepParams) -> dict[str, float | int | str]:
     attempt = activity.info().attempt
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -63,4 +63,4 @@ async def sleep(params: SleepParams) -> dict[str, float | int]:
             type="PlannedFailure",
             non_retryable=True,
         )
-    return {"slept_s": params.seconds, "attempt": attempt}
+    return {"slept_s": params.seconds, "attempt": attempt, "done_at": datetime.now(UTC).isoformat()}

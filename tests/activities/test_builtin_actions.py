@@ -53,7 +53,8 @@ async def failure(action_type: str, attempt: int = 1, **params: Any) -> Applicat
 async def test_sleep_reports_rising_progress_and_its_attempt() -> None:
     run = Run(attempt=2)
     outcome = await run("demo.sleep", seconds=0.7)
-    assert outcome == ActionOutcome(result={"slept_s": 0.7, "attempt": 2}, attempt=2)
+    assert (outcome.attempt, outcome.result["slept_s"], outcome.result["attempt"]) == (2, 0.7, 2)
+    assert datetime.fromisoformat(outcome.result["done_at"]) <= datetime.now(UTC)
     percents = [h["percent"] for h in run.heartbeats]
     assert len(percents) >= 2
     assert percents == sorted(percents)

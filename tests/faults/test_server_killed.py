@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LOCAL
-from tests.faults.stack import Stack
+from tests.stack import Stack
 from tests.web.conftest import KEYS
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from tests.faults.stack import Stack
+from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from fanout.settings import Settings
 from fanout.temporal import connect
 from tests.conftest import unique
-from tests.faults.stack import Stack
+from tests.stack import Stack
 from workflows.contract import JobStatus
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,9 @@ from workflows import search_attributes as sa
 class Stack:
     """A file-backed dev server, `python worker.py` and the web app, on free ports."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, *, on_disk: bool = True) -> None:
         self.data = data
+        self.on_disk = on_disk  # False: SQLite in memory (faster; nothing survives a restart)
         self.temporal_port, self.web_port = free_port(), free_port()
         self.queue = unique("faults")
         self.env = clean_env(
@@ -45,7 +46,8 @@ class Stack:
         args = [
             str(BIN / "temporal"), "server", "start-dev", "--headless",
             "--ip", "127.0.0.1", "--port", str(self.temporal_port),
-            "--db-filename", str(self.data / "temporal.db"), "--log-level", "error",
+            *(["--db-filename", str(self.data / "temporal.db")] if self.on_disk else []),
+            "--log-level", "error",
         ]  # fmt: skip
         for key in sa.ALL:
             args += [
