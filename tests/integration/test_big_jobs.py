@@ -119,7 +119,9 @@ async def test_fail_fast_across_batches(dev_env: WorkflowEnvironment) -> None:
         "actions": [*many(1, seconds=0, fail_permanently=True), *many(300, seconds=60)],
         "failure_policy": "fail_fast",
     }
-    status = await run_job(dev_env, request, [fake.activity()])
+    # Room for every action at once: the server hands out activity tasks in no set order, and
+    # the failing one must not wait behind 60 s sleepers for a free slot.
+    status = await run_job(dev_env, request, [fake.activity()], slots=400)
     assert status.status is Status.FAILED
     assert status.progress.failed == 1
     assert status.progress.cancelled == 300

@@ -79,9 +79,18 @@ class FakeSleep:
 
 
 @asynccontextmanager
-async def job_worker(env: WorkflowEnvironment, activities: Sequence[Callable[..., Any]]):
+async def job_worker(
+    env: WorkflowEnvironment, activities: Sequence[Callable[..., Any]], *, slots: int = 100
+):
+    """A worker for one test; `slots`: activities it runs at once (the SDK's default is 100)."""
     queue = unique("wf-test")
-    async with Worker(env.client, task_queue=queue, workflows=WORKFLOWS, activities=activities):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        max_concurrent_activities=slots,
+    ):
         yield queue
 
 
@@ -93,9 +102,13 @@ async def start(client: Client, queue: str, request: dict[str, Any]) -> Workflow
 
 
 async def run_job(
-    env: WorkflowEnvironment, request: dict[str, Any], activities: Sequence[Callable[..., Any]]
+    env: WorkflowEnvironment,
+    request: dict[str, Any],
+    activities: Sequence[Callable[..., Any]],
+    *,
+    slots: int = 100,
 ) -> JobStatus:
-    async with job_worker(env, activities) as queue:
+    async with job_worker(env, activities, slots=slots) as queue:
         handle = await start(env.client, queue, request)
         result: JobStatus = await handle.result()
         return result
