@@ -62,8 +62,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024)
     temporal_rpc_timeout_s: float = Field(5.0, gt=0)
 
-    # Status hub: one poller per watched job, shared by all viewers
-    hub_poll_interval_s: float = Field(0.15, gt=0)
+    # Status hub: one follower per watched job, shared by all viewers
+    hub_live_details_s: float = Field(
+        1.0, gt=0, description="How often running actions' attempt and progress are refreshed."
+    )
+    hub_follow_linger_s: float = Field(
+        30.0, ge=0, description="How long a job stays followed after its last reader left."
+    )
     hub_max_concurrent_calls: int = Field(32, ge=1)
     hub_finished_cache_size: int = Field(2000, ge=1)
 

@@ -30,7 +30,7 @@ class Stack:
             FANOUT_TASK_QUEUE=self.queue,
             FANOUT_API_KEYS=",".join(f"{user}:{key}" for user, key in KEYS.items()),
             FANOUT_SESSION_SECRET="fault-tests",
-            FANOUT_HUB_POLL_INTERVAL_S="0.1",
+            FANOUT_HUB_LIVE_DETAILS_S="0.1",
             FANOUT_WORKER_SHUTDOWN_GRACE_S="1",
             NICEGUI_STORAGE_PATH=str(data / "sessions"),
         )

@@ -35,7 +35,7 @@ class Metrics:
             "fanout_open_streams", "Live status streams open now.", ["kind"], registry=self.registry
         )
         self.pollers = Gauge(
-            "fanout_hub_pollers", "Jobs the status hub is polling now.", registry=self.registry
+            "fanout_hub_pollers", "Jobs the status hub is following now.", registry=self.registry
         )
         self.temporal_calls = Histogram(
             "fanout_temporal_call_duration_seconds",

@@ -1,12 +1,15 @@
-"""The status hub: every viewer of a job goes through here, so Temporal sees one poller per job.
+"""The status hub: every viewer of a job goes through here, so Temporal sees one follower per job.
 
-GET requests, SSE and WebSocket streams and the dashboard all ask the hub. For a watched job one
-task polls Temporal every FANOUT_HUB_POLL_INTERVAL_S while the job runs and stops when it ends;
-every viewer gets the latest state from it. Each poll is one `describe` (cheap, served by the
-server); the `status` query (a round trip to a worker) runs only when the job's history grew,
-because the workflow's state cannot change without a new history event. Finished jobs come from
-the workflow's result, once, and stay cached. A global cap on concurrent Temporal calls makes
-overload slow updates down instead of failing them.
+GET requests, SSE and WebSocket streams and the dashboard all ask the hub. A running job that
+someone reads or watches is *followed* by one task, whatever the number of viewers: it long-polls
+the run's history, so a change arrives as soon as Temporal records it, and then runs the `status`
+query (a round trip to a worker) with one `describe`. The workflow's state only changes when a
+workflow task completes, so other events cost nothing. While actions run, a `describe` every
+FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (attempt, last failure, next
+retry, heartbeat progress). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
+after its last reader. Finished jobs come from the workflow's result, once, and stay cached.
+A global cap on concurrent Temporal calls makes overload slow updates down instead of failing
+them.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.api.workflowservice.v1 import (
+    GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryResponse,
+)
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -53,6 +61,20 @@ _UNAVAILABLE = {
 # A finished job is re-checked this often: someone may have retried it (another web replica,
 # the Temporal CLI), which starts a new run.
 FINISHED_RECHECK_S = 5.0
+# Longer than the server holds a history long poll (20 s by default) before answering "nothing".
+LONG_POLL_TIMEOUT = timedelta(seconds=70)
+# Waiting after a failed call to Temporal: doubles from the first value up to the second.
+RETRY_DELAYS_S = (0.2, 5.0)
+# History events after which the workflow's state may have changed.
+_STATE_EVENTS = {
+    "workflow_task_completed_event_attributes",
+    "workflow_execution_completed_event_attributes",
+    "workflow_execution_failed_event_attributes",
+    "workflow_execution_timed_out_event_attributes",
+    "workflow_execution_canceled_event_attributes",
+    "workflow_execution_terminated_event_attributes",
+    "workflow_execution_continued_as_new_event_attributes",
+}
 _ENDED_AS = {
     WorkflowExecutionStatus.TERMINATED: Status.CANCELLED,
     WorkflowExecutionStatus.CANCELED: Status.CANCELLED,
@@ -100,6 +122,11 @@ class Snapshot:
         """Its `view.actions` is one page, not every action."""
         return self.status.actions_total is not None
 
+    @cached_property
+    def view_json(self) -> str:
+        """The view as JSON, made once for all the streams that send it."""
+        return self.view.model_dump_json()
+
     def differs_from(self, other: Snapshot | None) -> bool:
         """New state, or the same state now known final (the query can see the end first)."""
         return other is None or (self.view.version, self.view.actions, self.finished) != (
@@ -140,8 +167,18 @@ class _Subscriber:
 @dataclass
 class _Watch:
     subscribers: set[_Subscriber] = field(default_factory=set)
-    task: asyncio.Task[None] | None = None
-    error: str | None = None  # why the last poll failed, until one succeeds
+    task: asyncio.Task[None] | None = None  # the follower
+    error: str | None = None  # why the last call failed, until one succeeds
+    wanted_until: float = 0.0  # a GET asked lately: keep following until then
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.subscribers) or time.monotonic() < self.wanted_until
+
+    @property
+    def current(self) -> bool:
+        """Its follower runs and its last call succeeded: the hub's snapshot is up to date."""
+        return self.task is not None and not self.task.done() and self.error is None
 
 
 @dataclass
@@ -150,6 +187,7 @@ class HubStats:
     queries: int = 0
     results: int = 0
     errors: int = 0
+    history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
 
     @property
     def temporal_calls(self) -> int:
@@ -160,7 +198,8 @@ class StatusHub:
     def __init__(self, client: Client, config: Settings, metrics: Metrics | None = None) -> None:
         self._client = client
         self._metrics = metrics
-        self._interval = config.hub_poll_interval_s
+        self._live_every = config.hub_live_details_s
+        self._linger = config.hub_follow_linger_s
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
         self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
         self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
@@ -173,21 +212,33 @@ class StatusHub:
 
     @property
     def pollers(self) -> int:
+        """Jobs followed right now."""
         return sum(1 for w in self._watches.values() if w.task and not w.task.done())
 
     async def snapshot(self, job_id: str) -> Snapshot:
-        """The job's state, at most one poll interval old; concurrent callers share one fetch."""
+        """The job's current state; concurrent callers share one fetch.
+
+        A running job is followed from then on, until FANOUT_HUB_FOLLOW_LINGER_S after its last
+        reader: the next readers are answered from memory, never behind Temporal.
+        """
         latest = self._latest.get(job_id)
+        snapshot = None
         if latest:
-            fresh_for = FINISHED_RECHECK_S if latest.finished else self._interval
-            if time.monotonic() - latest.fetched_at < fresh_for:
-                return latest
-        fetching = self._fetching.get(job_id)
-        if fetching is None:
-            fetching = asyncio.ensure_future(self._fetch(job_id, latest))
-            self._fetching[job_id] = fetching
-            fetching.add_done_callback(partial(self._done_fetching, job_id))
-        return await asyncio.shield(fetching)
+            if latest.finished:
+                if time.monotonic() - latest.fetched_at < FINISHED_RECHECK_S:
+                    snapshot = latest
+            elif (watch := self._watches.get(job_id)) and watch.current:
+                snapshot = latest
+        if snapshot is None:
+            fetching = self._fetching.get(job_id)
+            if fetching is None:
+                fetching = asyncio.ensure_future(self._fetch(job_id, latest))
+                self._fetching[job_id] = fetching
+                fetching.add_done_callback(partial(self._done_fetching, job_id))
+            snapshot = await asyncio.shield(fetching)
+        if not snapshot.finished:
+            self._follow(job_id).wanted_until = time.monotonic() + self._linger
+        return snapshot
 
     async def page(self, job_id: str, page: StatusPage) -> JobView:
         """One page of a job's actions (failed first), however big the job."""
@@ -290,18 +341,17 @@ class StatusHub:
     async def watch(self, job_id: str) -> AsyncIterator[Snapshot]:
         """The current state at once, then every change, ending with the final state."""
         first = await self.snapshot(job_id)
-        yield first
         if first.finished:
+            yield first
             return
-        watch = self._watches.setdefault(job_id, _Watch())
+        watch = self._follow(job_id)
         subscriber = _Subscriber()
         watch.subscribers.add(subscriber)
-        if watch.task is None or watch.task.done():
-            watch.task = asyncio.create_task(self._poll(job_id, watch))
-        if latest := self._latest.get(job_id):
-            subscriber.offer(latest)  # the poller may have moved on while `first` was sent
-        last = first
         try:
+            yield first
+            if latest := self._latest.get(job_id):
+                subscriber.offer(latest)  # the follower may have moved on while `first` was sent
+            last = first
             while not last.finished:
                 snapshot = await subscriber.next()
                 if snapshot.differs_from(last):
@@ -309,10 +359,7 @@ class StatusHub:
                     last = snapshot
         finally:
             watch.subscribers.discard(subscriber)
-            if not watch.subscribers and self._watches.get(job_id) is watch:
-                del self._watches[job_id]
-                if watch.task:
-                    watch.task.cancel()
+            watch.wanted_until = time.monotonic() + self._linger
 
     async def close(self) -> None:
         tasks = [w.task for w in self._watches.values() if w.task]
@@ -321,32 +368,61 @@ class StatusHub:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._watches.clear()
 
-    async def _poll(self, job_id: str, watch: _Watch) -> None:
-        delay = self._interval
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                snapshot = await self.snapshot(job_id)
-            except TemporalUnavailable as err:
-                log.warning("Polling job %s: %s", job_id, err)
-                watch.error = str(err)
-                delay = min(delay * 2, 5.0)
-                continue
-            except JobNotFound as gone:
-                for subscriber in watch.subscribers:
-                    subscriber.fail(gone)
-                return
-            except Exception as err:
-                log.exception("Polling job %s failed; trying again.", job_id)
-                watch.error = str(err)
-                delay = min(delay * 2, 5.0)
-                continue
-            watch.error = None
-            delay = self._interval
-            for subscriber in watch.subscribers:
-                subscriber.offer(snapshot)
-            if snapshot.finished:
-                return
+    def _follow(self, job_id: str) -> _Watch:
+        """The job's watch, with its follower running."""
+        watch = self._watches.setdefault(job_id, _Watch())
+        if watch.task is None or watch.task.done():
+            watch.task = asyncio.create_task(self._following(job_id, watch))
+        return watch
+
+    async def _following(self, job_id: str, watch: _Watch) -> None:
+        """Refresh the job at every change of its state, and its live details while actions
+        run; hand each state to the subscribers. Ends with the job, or when nobody wants it."""
+        history: _History | None = None
+        delay = RETRY_DELAYS_S[0]
+        latest = self._latest.get(job_id)
+        # Just fetched (by the caller that started this follower): the long poll starts from
+        # the run's first event, so nothing after that snapshot can be missed.
+        reuse = latest is not None and time.monotonic() - latest.fetched_at < self._live_every
+        try:
+            while True:
+                try:
+                    if reuse and latest is not None:
+                        snapshot, reuse = latest, False
+                    else:
+                        snapshot = await self._fetch(job_id, self._latest.get(job_id))
+                    watch.error, delay = None, RETRY_DELAYS_S[0]
+                    for subscriber in watch.subscribers:
+                        subscriber.offer(snapshot)
+                    if snapshot.finished or not watch.wanted:
+                        return
+                    if history is None or history.run_id != snapshot.view.run_id:
+                        if history:
+                            history.close()
+                        history = _History(self._client, job_id, snapshot.view.run_id, self.stats)
+                    # Without live details to refresh, it still wakes now and then to see
+                    # whether anyone wants it.
+                    live = has_live_details(snapshot)
+                    wake = self._live_every if live else max(self._linger, 1.0)
+                    await history.changed(snapshot.history_length, wake)
+                except JobNotFound as gone:
+                    for subscriber in watch.subscribers:
+                        subscriber.fail(gone)
+                    return
+                except Exception as err:
+                    unavailable = unavailable_error(err) or err
+                    if isinstance(unavailable, TemporalUnavailable):
+                        log.warning("Following job %s: %s", job_id, unavailable)
+                    else:
+                        log.exception("Following job %s failed; trying again.", job_id)
+                    watch.error = str(unavailable)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_DELAYS_S[1])
+        finally:
+            if history:
+                history.close()
+            if self._watches.get(job_id) is watch and asyncio.current_task() is watch.task:
+                del self._watches[job_id]
 
     async def _call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
         async with self._calls:
@@ -494,3 +570,69 @@ class StatusHub:
             if isinstance(details, dict):
                 live.progress = details.get("percent")
                 live.progress_message = details.get("message")
+
+
+class _History:
+    """One run's history, long-polled: tells when the job's state may have changed."""
+
+    def __init__(self, client: Client, job_id: str, run_id: str, stats: HubStats) -> None:
+        self.run_id = run_id
+        self._client, self._job_id, self._stats = client, job_id, stats
+        self._token = b""  # where reading has got to
+        self._reading: asyncio.Task[GetWorkflowExecutionHistoryResponse] | None = None
+
+    async def changed(self, known_length: int, within_s: float) -> bool:
+        """Wait for an event after `known_length` that may change the job's state (True), or
+        `within_s` seconds (False; a read still waiting goes on for the next call)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while True:
+            if self._reading is None:
+                self._reading = asyncio.create_task(self._read())
+            done, _ = await asyncio.wait({self._reading}, timeout=max(0, deadline - loop.time()))
+            if not done:
+                return False
+            reading, self._reading = self._reading, None
+            page = await reading
+            self._stats.history_polls += 1
+            self._token = page.next_page_token
+            if state_changed(page, known_length):
+                return True
+
+    def close(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+
+    async def _read(self) -> GetWorkflowExecutionHistoryResponse:
+        """The next events; at the end of the history, waits for new ones.
+
+        Not retried: a lost connection to Temporal is noticed at once (the hub then answers
+        "unavailable" instead of serving a state it can no longer keep current).
+        """
+        return await self._client.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace=self._client.namespace,
+                execution=WorkflowExecution(workflow_id=self._job_id, run_id=self.run_id),
+                next_page_token=self._token,
+                wait_new_event=True,
+                skip_archival=True,
+            ),
+            retry=False,
+            timeout=LONG_POLL_TIMEOUT,
+        )
+
+
+def has_live_details(snapshot: Snapshot) -> bool:
+    """Its running actions have details that only `describe` tells (big jobs keep them in
+    their batches)."""
+    return not snapshot.big and snapshot.status.progress.running > 0
+
+
+def state_changed(page: GetWorkflowExecutionHistoryResponse, known_length: int) -> bool:
+    """The page ends the run's history, or holds a new event that may change the job's state."""
+    if not page.next_page_token:
+        return True
+    return any(
+        event.event_id > known_length and event.WhichOneof("attributes") in _STATE_EVENTS
+        for event in page.history.events
+    )

@@ -45,7 +45,7 @@ async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
         FANOUT_DEV_UI_PORT=str(ui),
         FANOUT_DATA_DIR=str(tmp_path_factory.mktemp("data")),
         FANOUT_DEV_TOKEN=TOKEN,
-        FANOUT_HUB_POLL_INTERVAL_S="0.1",
+        FANOUT_HUB_LIVE_DETAILS_S="0.1",
     )
     launcher = await Proc.python("-m", "fanout.run", env=env)
     await launcher.wait_for_line("Fanout is running.", timeout=90)

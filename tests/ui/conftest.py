@@ -24,7 +24,7 @@ def ui_settings(dev_env: WorkflowEnvironment) -> Iterator[Settings]:
         "FANOUT_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "FANOUT_TASK_QUEUE": unique("ui"),
         "FANOUT_API_KEYS": ",".join(f"{user}:{key}" for user, key in KEYS.items()),
-        "FANOUT_HUB_POLL_INTERVAL_S": "0.1",
+        "FANOUT_HUB_LIVE_DETAILS_S": "0.1",
         "FANOUT_SESSION_SECRET": "test-session-secret",
     }
     saved = {k: os.environ.get(k) for k in values}

@@ -66,7 +66,7 @@ def api_settings(target: str, **overrides: Any) -> Settings:
         "api_keys": ",".join(
             f"{user}:{key}" + (":admin" if user == "root" else "") for user, key in KEYS.items()
         ),
-        "hub_poll_interval_s": 0.1,
+        "hub_live_details_s": 0.1,
         "max_actions_per_job": 500,
         "http_allow_private": True,
     }

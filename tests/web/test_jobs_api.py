@@ -453,7 +453,9 @@ async def test_a_websocket_viewer_leaving_an_idle_job_stops_its_poller(
     dev_env: WorkflowEnvironment,
 ) -> None:
     """Nothing serves the actions here, so the job never changes: only the close tells."""
-    config = api_settings(dev_env.client.service_client.config.target_host)
+    config = api_settings(dev_env.client.service_client.config.target_host).model_copy(
+        update={"hub_follow_linger_s": 0.5}
+    )
     queues = worker.plan_queues(config, actions=["none.*"], workflows=True)
     async with AsyncExitStack() as stack:
         for w in worker.build_workers(dev_env.client, config, queues, True):
