@@ -14,23 +14,26 @@ from web.temporal_jobs import JobOperations
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
+# Dependencies are `async def`, though none awaits: FastAPI runs plain `def` ones in a thread
+# pool, and that hop costs more than their work.
+
 
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_hub(request: Request) -> StatusHub:
+async def get_hub(request: Request) -> StatusHub:
     hub: StatusHub = request.app.state.hub
     return hub
 
 
-def get_operations(request: Request) -> JobOperations:
+async def get_operations(request: Request) -> JobOperations:
     operations: JobOperations = request.app.state.operations
     return operations
 
 
-def current_user(
+async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
