@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -15,7 +16,7 @@ from web.auth import ApiKeys
 from web.deps import Hub, JobId, VisibleJob
 from web.errors import COMMON_RESPONSES, as_json
 from web.routes.jobs import NOT_FOUND
-from web.schemas import JobView, LiveActionState
+from web.schemas import LiveActionState
 from web.status_hub import JobNotFound, StatusHub, TemporalUnavailable
 
 router = APIRouter(prefix="/api/jobs", tags=["streams"])
@@ -24,7 +25,15 @@ RECONNECT_MS = 2000
 CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
 
 
-async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterator[JobView]:
+@dataclass(frozen=True)
+class Message:
+    """One state of a job, as JSON (shared by every viewer of that state)."""
+
+    version: int
+    json: str
+
+
+async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterator[Message]:
     """Every change of the job; when resuming, nothing up to version `after` is sent again.
 
     A big job's messages after the first carry only the actions that changed (and the counts);
@@ -36,12 +45,13 @@ async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterat
             if snapshot.view == sent:
                 continue  # the same state, only now known to be final
             if resumed or snapshot.view.version > (after or 0):
-                view = snapshot.view
+                text = snapshot.view_json
                 if snapshot.big and sent is not None and not snapshot.finished:
                     changed = [LiveActionState.model_construct(**dict(a)) for a in snapshot.changes]
-                    view = view.model_copy(update={"actions": changed, "actions_are_changes": True})
+                    update = {"actions": changed, "actions_are_changes": True}
+                    text = snapshot.view.model_copy(update=update).model_dump_json()
                 resumed, sent = True, snapshot.view
-                yield view
+                yield Message(snapshot.view.version, text)
     except JobNotFound:
         if sent is None:
             raise
@@ -76,8 +86,9 @@ async def job_events(
     """The current state at once, then one event per change: `id` is the job's `version`,
     `data` the job as `GET /api/jobs/{id}` shows it. The stream ends after the final state."""
     with open_stream(request, "sse"):
-        async for view in changes(hub, job_id, last_event_id):
-            yield ServerSentEvent(data=view, id=str(view.version), retry=RECONNECT_MS)
+        async for message in changes(hub, job_id, last_event_id):
+            version = str(message.version)
+            yield ServerSentEvent(raw_data=message.json, id=version, retry=RECONNECT_MS)
 
 
 @router.websocket("/{job_id}/ws")
@@ -111,12 +122,12 @@ async def job_socket(
         await websocket.close()
 
 
-async def _send_until_closed(websocket: WebSocket, views: AsyncIterator[JobView]) -> None:
-    """Send every view; stop as soon as the client goes away, even if nothing changes."""
+async def _send_until_closed(websocket: WebSocket, messages: AsyncIterator[Message]) -> None:
+    """Send every message; stop as soon as the client goes away, even if nothing changes."""
 
     async def send_all() -> None:
-        async for view in views:
-            await websocket.send_text(view.model_dump_json())
+        async for message in messages:
+            await websocket.send_text(message.json)
 
     sending = asyncio.ensure_future(send_all())
     closed = asyncio.ensure_future(websocket.receive())  # the client sends nothing but its close
