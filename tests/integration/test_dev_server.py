@@ -122,3 +122,34 @@ async def test_plain_json_job_runs_in_parallel_with_live_status_and_search_attri
 
     metadata = await handle.query("__temporal_workflow_metadata")
     assert metadata.current_details == "COMPLETED: 5/5 done"
+
+
+async def test_job_started_with_its_attributes_upserts_at_most_once_per_workflow_task(
+    dev_env: WorkflowEnvironment, job_queue: str
+) -> None:
+    """The API starts jobs with their search attributes set: the workflow adds none at start,
+    and keeps JobProgress current with one upsert per workflow task at most."""
+    quick = [{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(3)]
+    request = {"actions": [*quick, {"type": "demo.sleep", "params": {"seconds": 3}}]}
+    handle = await dev_env.client.start_workflow(
+        "JobWorkflow",
+        {**request, "owner": "it-user"},
+        id=unique("job"),
+        task_queue=job_queue,
+        search_attributes=sa.at_start("it-user", 4),
+    )
+    query = f'WorkflowId = "{handle.id}" AND JobProgress = 75 AND JobStatus = "RUNNING"'
+
+    async def listed_at_75() -> None:
+        while not (await dev_env.client.count_workflows(query)).count:
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(listed_at_75(), 5)  # the quick three done, the slow one running
+    await handle.result()
+    kinds = [str(e.WhichOneof("attributes")) async for e in handle.fetch_history_events()]
+    per_task = " ".join(kinds).split("workflow_task_completed_event_attributes")
+    # The first task's one upsert is the SDK's record of the patch (TemporalChangeVersion).
+    assert max(t.count("upsert_workflow_search_attributes") for t in per_task) == 1
+    listed = [e async for e in dev_env.client.list_workflows(f'WorkflowId = "{handle.id}"')]
+    attrs = listed[0].typed_search_attributes
+    assert (attrs.get(sa.JOB_STATUS), attrs.get(sa.JOB_PROGRESS)) == ("COMPLETED", 100)

@@ -25,6 +25,7 @@ from tests.conftest import TEMPORAL_CLI
 from web.status_hub import StatusHub
 from web.temporal_jobs import JobOperations
 from workflows import search_attributes as sa
+from workflows.contract import JobSpec
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -82,6 +83,20 @@ SCENARIOS: dict[str, dict[str, Any]] = {
               for _ in range(2)],
         ],
     },
+    # Started as the API starts jobs (search attributes set), by code with the fewer-upserts patch.
+    "api_small": {
+        "via_api": True,
+        "actions": [
+            *[{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(4)],
+            {"name": "flaky", "type": "demo.sleep",
+             "params": {"seconds": 0.5, "fail_first_attempts": 1},
+             "retry": {"initial_interval_s": 0.1}},
+        ],
+    },
+    "api_big": {
+        "via_api": True,
+        "actions": [{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(250)],
+    },
 }  # fmt: skip
 
 
@@ -105,9 +120,13 @@ async def record() -> None:
             soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
             request = json.loads(json.dumps(request).replace('"SOON"', json.dumps(soon)))
             job_id = f"replay-{name}"
-            handle: WorkflowHandle[Any, Any] = await env.client.start_workflow(
-                "JobWorkflow", request, id=job_id, task_queue=config.task_queue
-            )
+            if request.pop("via_api", False):
+                job_id = await operations.start(JobSpec.model_validate(request), "recorder", None)
+                handle: WorkflowHandle[Any, Any] = env.client.get_workflow_handle(job_id)
+            else:
+                handle = await env.client.start_workflow(
+                    "JobWorkflow", request, id=job_id, task_queue=config.task_queue
+                )
             if name == "cancelled":
                 await asyncio.sleep(1.5)
                 await handle.cancel()
