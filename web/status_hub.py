@@ -46,7 +46,16 @@ from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState
 from workflows import search_attributes as sa
 from workflows.compact import unpack
-from workflows.contract import ActionOutcome, ActionState, JobStatus, Progress, Status, StatusPage
+from workflows.contract import (
+    ActionOutcome,
+    ActionState,
+    JobRequest,
+    JobStatus,
+    Progress,
+    Status,
+    StatusPage,
+)
+from workflows.job import status_before_start
 from workflows.pages import page_of
 
 log = logging.getLogger("fanout.hub")
@@ -65,6 +74,8 @@ FINISHED_RECHECK_S = 5.0
 LONG_POLL_TIMEOUT = timedelta(seconds=70)
 # Waiting after a failed call to Temporal: doubles from the first value up to the second.
 RETRY_DELAYS_S = (0.2, 5.0)
+# Started, WorkflowTaskScheduled, WorkflowTaskStarted: no workflow task has completed yet.
+BEFORE_FIRST_TASK = 3
 # History events after which the workflow's state may have changed.
 _STATE_EVENTS = {
     "workflow_task_completed_event_attributes",
@@ -186,12 +197,13 @@ class HubStats:
     describes: int = 0
     queries: int = 0
     results: int = 0
+    histories: int = 0  # first events of jobs no worker has picked up yet
     errors: int = 0
     history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
 
     @property
     def temporal_calls(self) -> int:
-        return self.describes + self.queries + self.results
+        return self.describes + self.queries + self.results + self.histories
 
 
 class StatusHub:
@@ -465,6 +477,8 @@ class StatusHub:
                 and previous.history_length == description.history_length
             ):
                 status = previous.status  # no new history event: the state cannot have changed
+            elif description.history_length <= BEFORE_FIRST_TASK:
+                status = await self._from_request(run, description)
             elif previous is not None and previous.big and previous.view.run_id == run.run_id:
                 # A big job: the first page, and what changed since the last snapshot.
                 status = await self._query(run, StatusPage(since_version=previous.view.version))
@@ -502,6 +516,17 @@ class StatusHub:
             raise TemporalUnavailable(f"The job's worker could not answer: {err}") from err
         return status
 
+    async def _from_request(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
+        """The state of a job no worker has picked up yet, from its request. Querying would
+        wait for a worker (none may be running, or all busy with new jobs)."""
+        started = await self._call(
+            "histories",
+            lambda: anext(aiter(run.fetch_history_events(page_size=1, rpc_timeout=self._timeout))),
+        )
+        payloads = started.workflow_execution_started_event_attributes.input.payloads
+        (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
+        return status_before_start(description.id, request, description.start_time)
+
     async def _final_status(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
         """A finished job's status from its result; jobs that ended abnormally are patched."""
         if description.status == WorkflowExecutionStatus.COMPLETED:
@@ -516,15 +541,18 @@ class StatusHub:
         try:
             status = await self._query(run)
         except (TemporalUnavailable, RPCError):
-            status = JobStatus(
-                job_id=description.id,
-                status=ended_as,
-                created_at=description.start_time,
-                updated_at=description.close_time or description.start_time,
-                progress=Progress(),
-                actions=[],
-                version=0,
-            )
+            try:  # it ended before a worker picked it up: its actions as requested
+                status = await self._from_request(run, description)
+            except (TemporalUnavailable, RPCError):
+                status = JobStatus(
+                    job_id=description.id,
+                    status=ended_as,
+                    created_at=description.start_time,
+                    updated_at=description.close_time or description.start_time,
+                    progress=Progress(),
+                    actions=[],
+                    version=0,
+                )
             with contextlib.suppress(WorkflowFailureError, RPCError):
                 await run.result(follow_runs=False, rpc_timeout=self._timeout)
         for action in status.actions:

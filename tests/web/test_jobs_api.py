@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -367,6 +368,34 @@ async def test_an_action_no_worker_has_picked_up_shows_pending(
     assert (fetch["status"], fetch["attempt"]) == ("PENDING", 1)
     assert (job["progress"]["pending"], job["progress"]["running"]) == (1, 0)
     assert job["status"] == "RUNNING"
+
+
+async def test_a_job_no_worker_has_picked_up_is_shown_at_once_from_its_request(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """No worker runs at all: GET and the stream still answer at once, every action PENDING,
+    instead of waiting on a worker to answer the status query (and then failing)."""
+    config = api_settings(dev_env.client.service_client.config.target_host)
+    async with (
+        serve(create_app(config, dashboard=False)) as url,
+        httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {KEYS['alice']}"}
+        ) as http,
+    ):
+        job_id = await create(http, {"actions": [QUICK, {**QUICK, "name": "second"}]})
+        started = time.monotonic()
+        job = (await http.get(f"/api/jobs/{job_id}")).json()
+        async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events") as source:
+            first = (await anext(source.aiter_sse())).json()
+        elapsed = time.monotonic() - started
+        await http.post(f"/api/jobs/{job_id}/cancel")
+    assert elapsed < config.temporal_rpc_timeout_s / 2
+    assert (job["status"], job["progress"]["pending"], job["version"]) == ("RUNNING", 2, 1)
+    assert [(a["name"], a["status"]) for a in job["actions"]] == [
+        ("text.stats#1", "PENDING"),
+        ("second", "PENDING"),
+    ]
+    assert first["actions"] == job["actions"]
 
 
 async def test_chunked_bodies_over_the_limit_are_413_too(api: Api) -> None:
