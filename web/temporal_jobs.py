@@ -60,7 +60,7 @@ class JobOperations:
                 id=job_id,
                 task_queue=self._config.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 memo={REQUEST_HASH_MEMO: fingerprint},
                 search_attributes=sa.at_start(owner, len(spec.actions)),
                 static_summary=_summary(spec),
@@ -69,7 +69,7 @@ class JobOperations:
         except WorkflowAlreadyStartedError:
             if idempotency_key is None:
                 raise
-        if idempotency_key is not None:
+            # The key was used before: the same job if it was for the same request.
             description = await self._client.get_workflow_handle(job_id).describe(
                 rpc_timeout=self._timeout
             )
@@ -77,7 +77,7 @@ class JobOperations:
                 raise IdempotencyMismatch(
                     "This Idempotency-Key was already used for a different request; "
                     "send the same request again or use a new key."
-                )
+                ) from None
         return job_id
 
     async def cancel(self, job_id: str, snapshot: Snapshot) -> None:
