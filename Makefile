@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run worker web test lint format replay-histories screenshots clean
+.PHONY: install run worker web test lint format bench replay-histories screenshots clean
 
 install: $(INSTALLED)
 
@@ -26,6 +26,9 @@ web: $(INSTALLED)  ## only the web app (needs a running Temporal)
 
 test: lint  ## lint, then every test suite
 	$(PY) -m pytest
+
+bench: $(INSTALLED)  ## speed and memory against the bare-SDK floor: writes docs/benchmarks.md
+	$(PY) -m bench.run
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
