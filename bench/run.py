@@ -27,6 +27,7 @@ from tests.processes import Proc
 from tests.stack import Stack
 
 REPEATS = 3
+BUDGET_S = 600  # how long `make bench` should take
 STORED_JOBS = 10_000
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -161,8 +162,10 @@ def write_report(
     verdict = (
         "Every target is met."
         if not missed
-        else "Missed: " + ", ".join(r.case.title.split(":")[0] for r in missed) + " (see below)."
+        else "Missed: " + ", ".join(r.case.title.split(".")[0] for r in missed) + "."
     )
+    if elapsed > BUDGET_S:
+        verdict += f" The run took longer than its budget of {BUDGET_S // 60} minutes."
     report = f"""# Benchmarks
 
 Measured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, in {elapsed / 60:.1f} minutes.
@@ -236,7 +239,7 @@ def chart(results: list[Result]) -> None:
         axis.bar([0], [mid], yerr=[[mid - low], [high - mid]], color=colour, capsize=8, width=0.5)
         target = float(result.case.target.split()[-1])
         axis.axhline(target, color="#424242", linestyle="--", label=f"target {result.case.target}")
-        axis.set_title(result.case.title.split(":")[0] + ": " + result.case.key, fontsize=10)
+        axis.set_title(f"{result.case.title.split('.')[0]}. {result.case.key}", fontsize=10)
         axis.set_ylabel(result.case.unit)
         axis.set_xticks([])
         axis.set_ylim(0, max(high, target) * 1.25)
