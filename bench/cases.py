@@ -315,6 +315,7 @@ class Bench:
                 await asyncio.sleep(max(0.0, every - (time.perf_counter() - tick)))
 
         seconds, every = (6, 0.5) if paced else (5, 0.0)
+
         async def clients() -> None:
             await asyncio.gather(*(client(seconds, every) for _ in range(200)))
 
