@@ -55,8 +55,9 @@ from workflows.contract import (
     Status,
     StatusPage,
 )
-from workflows.job import status_before_start
+from workflows.job import BATCH_SIZE, status_before_start
 from workflows.pages import page_of
+from workflows.runner import move
 
 log = logging.getLogger("fanout.hub")
 T = TypeVar("T")
@@ -140,11 +141,12 @@ class Snapshot:
 
     def differs_from(self, other: Snapshot | None) -> bool:
         """New state, or the same state now known final (the query can see the end first)."""
-        return other is None or (self.view.version, self.view.actions, self.finished) != (
-            other.view.version,
-            other.view.actions,
-            other.finished,
-        )
+        return other is None or (
+            self.view.version,
+            self.view.actions,
+            self.view.batches,
+            self.finished,
+        ) != (other.view.version, other.view.actions, other.view.batches, other.finished)
 
 
 class _Subscriber:
@@ -499,7 +501,13 @@ class StatusHub:
             status = await self._final_status(run, description)
             view = JobView.model_validate({**status.model_dump(), "run_id": description.run_id})
             snapshot = Snapshot(view, status, owner, description.history_length, finished=True)
-        if self._forgotten.get(job_id, 0) == generation:
+        current = self._latest.get(job_id)
+        older = (
+            current is not None
+            and current.view.run_id == snapshot.view.run_id
+            and current.history_length > snapshot.history_length
+        )  # a concurrent fetch (the follower's) already stored a newer state
+        if self._forgotten.get(job_id, 0) == generation and not older:
             self._latest[job_id] = snapshot
         return snapshot
 
@@ -527,6 +535,17 @@ class StatusHub:
         (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
         return status_before_start(description.id, request, description.start_time)
 
+    async def _request_if_never_ran(self, run: Any) -> JobRequest | None:
+        """The run's request, if no workflow task of it ever completed (None otherwise)."""
+        request = None
+        async for event in run.fetch_history_events(rpc_timeout=self._timeout):
+            if event.HasField("workflow_execution_started_event_attributes"):
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
+            elif event.HasField("workflow_task_completed_event_attributes"):
+                return None
+        return request
+
     async def _final_status(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
         """A finished job's status from its result; jobs that ended abnormally are patched."""
         if description.status == WorkflowExecutionStatus.COMPLETED:
@@ -538,12 +557,16 @@ class StatusHub:
         ended = description.status or WorkflowExecutionStatus.FAILED
         ended_as = _ENDED_AS.get(ended, Status.FAILED)
         reason = f"The job's workflow was {ended.name.lower().replace('_', ' ')}."
+        status: JobStatus | None = None
         try:
             status = await self._query(run)
         except (TemporalUnavailable, RPCError):
-            try:  # it ended before a worker picked it up: its actions as requested
-                status = await self._from_request(run, description)
-            except (TemporalUnavailable, RPCError):
+            with contextlib.suppress(TemporalUnavailable, RPCError):
+                request = await self._request_if_never_ran(run)
+                if request is not None and len(request.actions) <= BATCH_SIZE:
+                    # It ended before a worker picked it up: its actions as requested.
+                    status = status_before_start(description.id, request, description.start_time)
+            if status is None:
                 status = JobStatus(
                     job_id=description.id,
                     status=ended_as,
@@ -557,6 +580,8 @@ class StatusHub:
                 await run.result(follow_runs=False, rpc_timeout=self._timeout)
         for action in status.actions:
             if not action.status.finished:
+                if status.actions_total is None:  # every action is here: keep counts exact
+                    move(status.progress, action.status, ended_as)
                 action.status = ended_as
         status.status, status.error = ended_as, reason
         status.version += 1  # a new state: viewers resuming after the last one must see it

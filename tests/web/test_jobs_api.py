@@ -441,6 +441,8 @@ async def test_a_terminated_job_ends_cancelled_and_resuming_viewers_see_it(
         assert ended["version"] > running["version"]
         assert ended["error"] == "The job's workflow was terminated."
         assert ended["actions"][0]["status"] == "CANCELLED"
+        counts = ended["progress"]
+        assert (counts["cancelled"], counts["pending"] + counts["running"]) == (1, 0)
         headers = {"Last-Event-ID": str(running["version"])}
         async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events", headers=headers) as sse:
             events = [json.loads(e.data) async for e in sse.aiter_sse() if e.data]
