@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,9 @@ async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
     assert await launcher.stop(signal.SIGTERM) == 0, launcher.output
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
+@asynccontextmanager
+async def system_chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, through Playwright (never a downloaded browser)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does).")
     async with async_playwright() as playwright:
@@ -63,6 +65,12 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield chromium
         await chromium.close()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with system_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LOCAL
+from tests.browser.conftest import LOCAL, system_chromium
 from tests.stack import Stack
 from tests.web.conftest import KEYS
 
@@ -17,27 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    stack = Stack(tmp_path)
-    await stack.start_server()
-    await stack.start_worker()
-    await stack.start_web()
-    yield stack
-    await stack.stop_all()
-
-
-@pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    from playwright.async_api import async_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does).")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+    async with system_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browser: Browser) -> None:

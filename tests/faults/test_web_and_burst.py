@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,16 +13,6 @@ from httpx_sse import aconnect_sse
 from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    stack = Stack(tmp_path)
-    await stack.start_server()
-    await stack.start_worker()
-    await stack.start_web()
-    yield stack
-    await stack.stop_all()
 
 
 async def test_a_client_reconnecting_after_a_web_restart_gets_the_final_state(stack: Stack) -> None:

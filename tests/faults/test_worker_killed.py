@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """Only the server: the test starts and kills the workers itself."""
     stack = Stack(tmp_path)
     await stack.start_server()
     yield stack

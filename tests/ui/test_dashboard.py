@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from nicegui import ui
@@ -141,11 +142,18 @@ async def test_portuguese_is_remembered(alice: User) -> None:
     await alice.should_see("CONCLUÍDO")
 
 
+def rows_then_failures(rows: int, failures: int) -> list[dict[str, Any]]:
+    """Quick text.stats actions, then actions named "bad <i>" that fail for good."""
+    actions = [{"type": "text.stats", "params": {"text": f"row {i}"}} for i in range(rows)]
+    return actions + [
+        {"name": f"bad {i}", "type": "demo.sleep",
+         "params": {"seconds": 0, "fail_permanently": True}}
+        for i in range(failures)
+    ]  # fmt: skip
+
+
 async def test_a_large_job_shows_counts_failed_first_and_pages(alice: User) -> None:
-    actions = [{"type": "text.stats", "params": {"text": f"row {i}"}} for i in range(118)]
-    actions += [{"name": f"bad {i}", "type": "demo.sleep",
-                 "params": {"seconds": 0, "fail_permanently": True}} for i in range(2)]  # fmt: skip
-    job_id = await start_job("alice", actions)
+    job_id = await start_job("alice", rows_then_failures(118, 2))
     await alice.open(f"/jobs/{job_id}")
     await alice.should_see("120 of 120 · 100%", retries=150)
     await alice.should_see("118 COMPLETED")
@@ -159,10 +167,7 @@ async def test_a_large_job_shows_counts_failed_first_and_pages(alice: User) -> N
 
 
 async def test_a_big_jobs_page_comes_from_its_batches(alice: User) -> None:
-    actions = [{"type": "text.stats", "params": {"text": f"row {i}"}} for i in range(248)]
-    actions += [{"name": f"bad {i}", "type": "demo.sleep",
-                 "params": {"seconds": 0, "fail_permanently": True}} for i in range(2)]  # fmt: skip
-    job_id = await start_job("alice", actions)
+    job_id = await start_job("alice", rows_then_failures(248, 2))
     await alice.open(f"/jobs/{job_id}")
     await alice.should_see("250 of 250 · 100%", retries=200)
     await alice.should_see("Showing 1\u201325 of 250")

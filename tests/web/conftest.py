@@ -82,3 +82,13 @@ async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[Api]:
             await stack.enter_async_context(w)
         url = await stack.enter_async_context(serve(app))
         yield Api(url, app, config)
+
+
+async def assert_refused(api: Api, body: dict[str, Any], loc: list[Any], message: str) -> None:
+    """POST /api/jobs answers 422, naming where the problem is (`loc`) and what it is."""
+    async with api.client() as http:
+        response = await http.post("/api/jobs", json=body)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert loc in [e["loc"] for e in problem["errors"]], problem
+    assert message in problem["detail"], problem["detail"]

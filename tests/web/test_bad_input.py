@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Api
+from tests.web.conftest import Api, assert_refused
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +50,7 @@ SLEEP = "demo.sleep"
 async def test_invalid_requests_are_refused_with_where_and_why(
     api: Api, body: dict[str, Any], where: list[Any], says: str
 ) -> None:
-    async with api.client() as http:
-        response = await http.post("/api/jobs", json=body)
-    assert response.status_code in (413, 422), response.text
-    problem = response.json()
-    if response.status_code == 422:
-        assert where in [e["loc"] for e in problem["errors"]], problem
-        assert says in problem["detail"], problem["detail"]
+    await assert_refused(api, body, where, says)
 
 
 @pytest.mark.parametrize(

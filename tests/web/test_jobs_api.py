@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 import worker
 from fanout.settings import settings
-from tests.web.conftest import KEYS, Api, api_settings, serve
+from tests.web.conftest import KEYS, Api, api_settings, assert_refused, serve
 from web.factory import create_app
 
 pytestmark = pytest.mark.integration
@@ -131,12 +131,7 @@ async def test_running_actions_show_attempt_last_failure_next_retry_and_progress
 async def test_invalid_jobs_are_refused_with_where_and_why(
     api: Api, body: dict[str, Any], loc: list[Any], message: str
 ) -> None:
-    async with api.client() as http:
-        response = await http.post("/api/jobs", json=body)
-    assert response.status_code == 422
-    problem = response.json()
-    assert loc in [e["loc"] for e in problem["errors"]]
-    assert message in problem["detail"]
+    await assert_refused(api, body, loc, message)
 
 
 async def test_malformed_json_and_huge_bodies(api: Api) -> None:
