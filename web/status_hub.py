@@ -55,7 +55,7 @@ from workflows.contract import (
     Status,
     StatusPage,
 )
-from workflows.job import BATCH_SIZE, status_before_start
+from workflows.job import status_before_start
 from workflows.pages import page_of
 from workflows.runner import move
 
@@ -199,7 +199,7 @@ class HubStats:
     describes: int = 0
     queries: int = 0
     results: int = 0
-    histories: int = 0  # first events of jobs no worker has picked up yet
+    histories: int = 0  # histories read of jobs no worker has picked up yet
     errors: int = 0
     history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
 
@@ -264,6 +264,10 @@ class StatusHub:
                 update={"actions": self._unpacked(job_id, snapshot)}
             )
             chosen = page_of(everything, page)
+        elif within_first_page(snapshot, page):  # the follower keeps that page current
+            end = page.offset + page.limit
+            update = {"actions": snapshot.view.actions[page.offset : end], "changed": None}
+            return snapshot.view.model_copy(update=update | {"actions_offset": page.offset})
         else:
             run = self._client.get_workflow_handle(job_id, run_id=snapshot.view.run_id)
             chosen = await self._query(run, page)
@@ -479,8 +483,11 @@ class StatusHub:
                 and previous.history_length == description.history_length
             ):
                 status = previous.status  # no new history event: the state cannot have changed
-            elif description.history_length <= BEFORE_FIRST_TASK:
-                status = await self._from_request(run, description)
+            elif (
+                description.history_length <= BEFORE_FIRST_TASK
+                and (before := await self._status_if_never_ran(run, description)) is not None
+            ):
+                status = before
             elif previous is not None and previous.big and previous.view.run_id == run.run_id:
                 # A big job: the first page, and what changed since the last snapshot.
                 status = await self._query(run, StatusPage(since_version=previous.view.version))
@@ -524,27 +531,26 @@ class StatusHub:
             raise TemporalUnavailable(f"The job's worker could not answer: {err}") from err
         return status
 
-    async def _from_request(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
-        """The state of a job no worker has picked up yet, from its request. Querying would
-        wait for a worker (none may be running, or all busy with new jobs)."""
-        started = await self._call(
-            "histories",
-            lambda: anext(aiter(run.fetch_history_events(page_size=1, rpc_timeout=self._timeout))),
-        )
-        payloads = started.workflow_execution_started_event_attributes.input.payloads
-        (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
-        return status_before_start(description.id, request, description.start_time)
+    async def _status_if_never_ran(
+        self, run: Any, description: WorkflowExecutionDescription
+    ) -> JobStatus | None:
+        """The state of a run no worker has picked up yet, from its request (None if one of its
+        workflow tasks completed). Querying would wait for a worker, and none may answer."""
 
-    async def _request_if_never_ran(self, run: Any) -> JobRequest | None:
-        """The run's request, if no workflow task of it ever completed (None otherwise)."""
-        request = None
-        async for event in run.fetch_history_events(rpc_timeout=self._timeout):
-            if event.HasField("workflow_execution_started_event_attributes"):
-                payloads = event.workflow_execution_started_event_attributes.input.payloads
-                (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
-            elif event.HasField("workflow_task_completed_event_attributes"):
-                return None
-        return request
+        async def request_if_never_ran() -> JobRequest | None:
+            request = None
+            async for event in run.fetch_history_events(rpc_timeout=self._timeout):
+                if event.HasField("workflow_execution_started_event_attributes"):
+                    payloads = event.workflow_execution_started_event_attributes.input.payloads
+                    (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
+                elif event.HasField("workflow_task_completed_event_attributes"):
+                    return None
+            return request
+
+        request = await self._call("histories", request_if_never_ran)
+        if request is None:
+            return None
+        return status_before_start(description.id, request, description.start_time)
 
     async def _final_status(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
         """A finished job's status from its result; jobs that ended abnormally are patched."""
@@ -562,11 +568,9 @@ class StatusHub:
             status = await self._query(run)
         except (TemporalUnavailable, RPCError):
             with contextlib.suppress(TemporalUnavailable, RPCError):
-                request = await self._request_if_never_ran(run)
-                if request is not None and len(request.actions) <= BATCH_SIZE:
-                    # It ended before a worker picked it up: its actions as requested.
-                    status = status_before_start(description.id, request, description.start_time)
-            if status is None:
+                # It ended before a worker picked it up: its actions as requested.
+                status = await self._status_if_never_ran(run, description)
+            if status is None or status.actions_total is not None:  # none, or a big job's page
                 status = JobStatus(
                     job_id=description.id,
                     status=ended_as,
@@ -673,6 +677,17 @@ class _History:
             retry=False,
             timeout=LONG_POLL_TIMEOUT,
         )
+
+
+def within_first_page(snapshot: Snapshot, page: StatusPage) -> bool:
+    """`page` is a slice of the unfiltered first page a big job's snapshot holds."""
+    view = snapshot.view
+    return (
+        page.status is None
+        and page.names is None
+        and view.actions_offset == 0
+        and page.offset + page.limit <= len(view.actions)
+    )
 
 
 def has_live_details(snapshot: Snapshot) -> bool:

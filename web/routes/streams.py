@@ -27,7 +27,8 @@ CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
 
 @dataclass(frozen=True)
 class Message:
-    """One state of a job, as JSON (shared by every viewer of that state)."""
+    """One state of a job, as JSON (a full state's JSON is shared by every viewer of it; a big
+    job's changes are encoded per viewer, since a slow viewer gets several merged)."""
 
     version: int
     json: str
