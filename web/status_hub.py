@@ -345,16 +345,10 @@ class StatusHub:
 
     async def latest_run(self, job_id: str) -> str | None:
         """The job's current run id (None if it no longer exists): one describe, no result."""
-        handle = self._client.get_workflow_handle(job_id)
         try:
-            description = await self._call(
-                "describes", lambda: handle.describe(rpc_timeout=self._timeout)
-            )
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return description.run_id
+            return (await self._describe(job_id)).run_id
+        except JobNotFound:
+            return None
 
     async def watch(self, job_id: str) -> AsyncIterator[Snapshot]:
         """The current state at once, then every change, ending with the final state."""
@@ -461,19 +455,19 @@ class StatusHub:
 
     async def _fetch(self, job_id: str, previous: Snapshot | None) -> Snapshot:
         generation = self._forgotten.get(job_id, 0)
-        handle = self._client.get_workflow_handle(job_id)
-        try:
-            description = await self._call(
-                "describes", lambda: handle.describe(rpc_timeout=self._timeout)
-            )
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                self._latest.pop(job_id, None)
-                raise JobNotFound(job_id) from None
-            raise
+        description = await self._describe(job_id)
         run = self._client.get_workflow_handle(
             job_id, run_id=description.run_id, result_type=JobStatus
         )
+        before: JobStatus | None = None
+        if (
+            description.status == WorkflowExecutionStatus.RUNNING
+            and description.history_length <= BEFORE_FIRST_TASK
+            and (before := await self._status_if_never_ran(run, description)) is None
+        ):
+            # A worker picked it up after that describe: describe again, or the actions the
+            # query shows scheduled would miss their live details (attempt, not yet started).
+            description = await self._describe(job_id)
         owner = description.typed_search_attributes.get(sa.JOB_OWNER) or ""
         if description.status == WorkflowExecutionStatus.RUNNING:
             if (
@@ -483,10 +477,7 @@ class StatusHub:
                 and previous.history_length == description.history_length
             ):
                 status = previous.status  # no new history event: the state cannot have changed
-            elif (
-                description.history_length <= BEFORE_FIRST_TASK
-                and (before := await self._status_if_never_ran(run, description)) is not None
-            ):
+            elif before is not None:
                 status = before
             elif previous is not None and previous.big and previous.view.run_id == run.run_id:
                 # A big job: the first page, and what changed since the last snapshot.
@@ -517,6 +508,16 @@ class StatusHub:
         if self._forgotten.get(job_id, 0) == generation and not older:
             self._latest[job_id] = snapshot
         return snapshot
+
+    async def _describe(self, job_id: str) -> WorkflowExecutionDescription:
+        handle = self._client.get_workflow_handle(job_id)
+        try:
+            return await self._call("describes", lambda: handle.describe(rpc_timeout=self._timeout))
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                self._latest.pop(job_id, None)
+                raise JobNotFound(job_id) from None
+            raise
 
     async def _query(self, run: Any, page: StatusPage | None = None) -> JobStatus:
         args = [] if page is None else [page]

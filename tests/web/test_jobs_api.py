@@ -22,6 +22,7 @@ import worker
 from fanout.settings import settings
 from tests.web.conftest import KEYS, Api, api_settings, assert_refused, serve
 from web.factory import create_app
+from web.status_hub import StatusHub
 
 pytestmark = pytest.mark.integration
 
@@ -363,6 +364,37 @@ async def test_an_action_no_worker_has_picked_up_shows_pending(
     assert (fetch["status"], fetch["attempt"]) == ("PENDING", 1)
     assert (job["progress"]["pending"], job["progress"]["running"]) == (1, 0)
     assert job["status"] == "RUNNING"
+
+
+async def test_a_job_picked_up_while_it_is_first_read_shows_its_actions_pending(
+    dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker runs the job's first task between the hub's describe and its history read: the
+    action the query then shows scheduled still gets its live details (not started, attempt 1)."""
+    config = api_settings(dev_env.client.service_client.config.target_host)
+    queues = worker.plan_queues(config, exclude=["http.*"])
+    async with AsyncExitStack() as stack:
+        read_history = StatusHub._status_if_never_ran
+
+        async def picked_up_meanwhile(hub: StatusHub, run: Any, description: Any) -> Any:
+            for w in worker.build_workers(dev_env.client, config, queues, True):
+                await stack.enter_async_context(w)
+            while not (await run.describe()).raw_description.pending_activities:
+                await asyncio.sleep(0.05)
+            return await read_history(hub, run, description)
+
+        monkeypatch.setattr(StatusHub, "_status_if_never_ran", picked_up_meanwhile)
+        url = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {KEYS['alice']}"}
+        ) as http:
+            job_id = await create(
+                http, {"actions": [{"type": "http.fetch", "params": {"url": "http://x.test/"}}]}
+            )
+            job = (await http.get(f"/api/jobs/{job_id}")).json()
+            await http.post(f"/api/jobs/{job_id}/cancel")
+    assert (job["actions"][0]["status"], job["actions"][0]["attempt"]) == ("PENDING", 1)
+    assert job["progress"]["pending"] == 1
 
 
 async def test_a_job_no_worker_has_picked_up_is_shown_at_once_from_its_request(
