@@ -7,6 +7,7 @@ the API catalog, the dashboard form), retry and timeout defaults (the workflow),
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import fnmatch
 import inspect
@@ -19,12 +20,13 @@ import pydantic_core
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from fanout.settings import settings
 from workflows.contract import ActionInput, ActionOutcome, RetrySpec
 
 INVALID_PARAMS = "InvalidParams"
+JOB_ENDED = "JobEnded"
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,18 @@ def _make_activity(defn: ActionDefinition) -> Callable[[ActionInput], Awaitable[
             raise ApplicationError(
                 str(err) or type(err).__name__, {"attempt": attempt}, type=type(err).__name__
             ) from err
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if details is None or not details.not_found:
+                raise  # cancelled by the job, or the worker stops: the SDK reports it as such
+            # The job ended while this ran (cancelled, or done without it): nobody waits for the
+            # outcome. Said in one DEBUG line instead of a WARNING with a traceback per action.
+            raise ApplicationError(
+                "The job no longer waits for this action: it was cancelled or has ended.",
+                type=JOB_ENDED,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
         try:
             capped = cap_result(result, settings.result_max_bytes)
         except pydantic_core.PydanticSerializationError as err:

@@ -7,7 +7,8 @@ import signal
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import unique
@@ -65,6 +66,38 @@ async def test_worker_serves_jobs_and_stops_cleanly_on_sigterm(
         assert "Worker stopped." in proc.output
     finally:
         await proc.kill()
+
+
+async def test_cancelling_a_running_job_logs_no_traceback(dev_env: WorkflowEnvironment) -> None:
+    """Actions running when their job is cancelled end quietly: their job has closed, so the
+    worker says so in one line (DEBUG) rather than a CancelledError traceback per action."""
+    queue = unique("cancel")
+    env = worker_env(dev_env, queue, FANOUT_LOG_LEVEL="DEBUG")
+    proc = await Proc.python("worker.py", env=env)
+    try:
+        await proc.wait_for_line(f"Serving task queue {queue} ", timeout=30)
+        handle = await dev_env.client.start_workflow(
+            "JobWorkflow", {"actions": [{"type": "demo.sleep", "params": {"seconds": 60}}] * 2},
+            id=unique("job"), task_queue=queue, result_type=JobStatus,
+        )  # fmt: skip
+        await asyncio.wait_for(both_started(handle), 15)
+        await handle.cancel()
+        status = await asyncio.wait_for(handle.result(), 15)
+        assert [a.status for a in status.actions] == [Status.CANCELLED] * 2
+        # Each action learns it at its next heartbeat.
+        await proc.wait_for_line("JobEnded: The job no longer waits", timeout=10, count=2)
+        assert "Traceback" not in proc.output
+    finally:
+        await proc.kill()
+
+
+async def both_started(handle: WorkflowHandle[Any, Any]) -> None:
+    started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+    while True:
+        pending = (await handle.describe()).raw_description.pending_activities
+        if len(pending) == 2 and all(p.state == started for p in pending):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def test_split_pools_share_one_job(
