@@ -402,9 +402,15 @@ class Bench:
         return time.perf_counter() - started
 
     async def wide_ratio(self) -> float:
-        raw, fanout = await self.raw_wide(), await self.fanout_wide()
+        (raw, raw_cpu), (fanout, fanout_cpu) = (
+            await self.measured(self.raw_wide),
+            await self.measured(self.fanout_wide),
+        )
         self.extra.setdefault("wide", "")
-        self.extra["wide"] += f"{fanout:.0f} s vs {raw:.0f} s; "
+        self.extra["wide"] += (
+            f"Fanout {fanout:.0f} s (CPU s: {fanout_cpu}) vs bare SDK {raw:.0f} s "
+            f"(CPU s: {raw_cpu}); "
+        )
         return fanout / raw
 
     # -- 7 ------------------------------------------------------------------------------------
