@@ -37,6 +37,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowQueryFailedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
@@ -456,18 +457,16 @@ class StatusHub:
     async def _fetch(self, job_id: str, previous: Snapshot | None) -> Snapshot:
         generation = self._forgotten.get(job_id, 0)
         description = await self._describe(job_id)
-        run = self._client.get_workflow_handle(
-            job_id, run_id=description.run_id, result_type=JobStatus
-        )
         before: JobStatus | None = None
         if (
             description.status == WorkflowExecutionStatus.RUNNING
             and description.history_length <= BEFORE_FIRST_TASK
-            and (before := await self._status_if_never_ran(run, description)) is None
+            and (before := await self._status_if_never_ran(description)) is None
         ):
             # A worker picked it up after that describe: describe again, or the actions the
             # query shows scheduled would miss their live details (attempt, not yet started).
             description = await self._describe(job_id)
+        run = _run(self._client, description)
         owner = description.typed_search_attributes.get(sa.JOB_OWNER) or ""
         if description.status == WorkflowExecutionStatus.RUNNING:
             if (
@@ -533,10 +532,11 @@ class StatusHub:
         return status
 
     async def _status_if_never_ran(
-        self, run: Any, description: WorkflowExecutionDescription
+        self, description: WorkflowExecutionDescription
     ) -> JobStatus | None:
         """The state of a run no worker has picked up yet, from its request (None if one of its
         workflow tasks completed). Querying would wait for a worker, and none may answer."""
+        run = _run(self._client, description)
 
         async def request_if_never_ran() -> JobRequest | None:
             request = None
@@ -570,7 +570,7 @@ class StatusHub:
         except (TemporalUnavailable, RPCError):
             with contextlib.suppress(TemporalUnavailable, RPCError):
                 # It ended before a worker picked it up: its actions as requested.
-                status = await self._status_if_never_ran(run, description)
+                status = await self._status_if_never_ran(description)
             if status is None or status.actions_total is not None:  # none, or a big job's page
                 status = JobStatus(
                     job_id=description.id,
@@ -678,6 +678,15 @@ class _History:
             retry=False,
             timeout=LONG_POLL_TIMEOUT,
         )
+
+
+def _run(
+    client: Client, description: WorkflowExecutionDescription
+) -> WorkflowHandle[Any, JobStatus]:
+    """The described run (not whichever is the latest when it is used)."""
+    return client.get_workflow_handle(
+        description.id, run_id=description.run_id, result_type=JobStatus
+    )
 
 
 def within_first_page(snapshot: Snapshot, page: StatusPage) -> bool:

@@ -376,12 +376,13 @@ async def test_a_job_picked_up_while_it_is_first_read_shows_its_actions_pending(
     async with AsyncExitStack() as stack:
         read_history = StatusHub._status_if_never_ran
 
-        async def picked_up_meanwhile(hub: StatusHub, run: Any, description: Any) -> Any:
+        async def picked_up_meanwhile(hub: StatusHub, description: Any) -> Any:
             for w in worker.build_workers(dev_env.client, config, queues, True):
                 await stack.enter_async_context(w)
-            while not (await run.describe()).raw_description.pending_activities:
+            handle = dev_env.client.get_workflow_handle(description.id)
+            while not (await handle.describe()).raw_description.pending_activities:
                 await asyncio.sleep(0.05)
-            return await read_history(hub, run, description)
+            return await read_history(hub, description)
 
         monkeypatch.setattr(StatusHub, "_status_if_never_ran", picked_up_meanwhile)
         url = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
