@@ -129,6 +129,9 @@ class Snapshot:
     fetched_at: float = field(default_factory=time.monotonic)
     # Big jobs: the actions changed since the snapshot before this one (streams send only these).
     changes: tuple[ActionState, ...] = ()
+    # A job that ended abnormally while no worker could answer for it: its last state seen (or
+    # none), marked ended. Asked again later, until a worker gives the exact one.
+    provisional: bool = False
 
     @property
     def big(self) -> bool:
@@ -489,15 +492,23 @@ class StatusHub:
                 view, status, owner, description.history_length, finished=False,
                 changes=tuple(status.changed or ()) if fresh else (),
             )  # fmt: skip
-        elif previous and previous.finished and previous.view.run_id == description.run_id:
+        elif (
+            previous
+            and previous.finished
+            and not previous.provisional
+            and previous.view.run_id == description.run_id
+        ):
             # Still the same finished run: its result cannot change.
             snapshot = Snapshot(
                 previous.view, previous.status, owner, previous.history_length, True
             )
         else:
-            status = await self._final_status(run, description)
+            status, exact = await self._final_status(run, description, previous)
             view = JobView.model_validate({**status.model_dump(), "run_id": description.run_id})
-            snapshot = Snapshot(view, status, owner, description.history_length, finished=True)
+            snapshot = Snapshot(
+                view, status, owner, description.history_length, finished=True,
+                provisional=not exact,
+            )  # fmt: skip
         current = self._latest.get(job_id)
         older = (
             current is not None
@@ -553,25 +564,36 @@ class StatusHub:
             return None
         return status_before_start(description.id, request, description.start_time)
 
-    async def _final_status(self, run: Any, description: WorkflowExecutionDescription) -> JobStatus:
-        """A finished job's status from its result; jobs that ended abnormally are patched."""
+    async def _final_status(
+        self, run: Any, description: WorkflowExecutionDescription, previous: Snapshot | None
+    ) -> tuple[JobStatus, bool]:
+        """A finished job's status from its result; jobs that ended abnormally are patched.
+        Also whether it is exact: not when no worker could answer for a job that ran."""
         if description.status == WorkflowExecutionStatus.COMPLETED:
             result: JobStatus = await self._call(
                 "results",
                 lambda: run.result(follow_runs=False, rpc_timeout=self._timeout),
             )
-            return result
+            return result, True
         ended = description.status or WorkflowExecutionStatus.FAILED
         ended_as = _ENDED_AS.get(ended, Status.FAILED)
         reason = f"The job's workflow was {ended.name.lower().replace('_', ' ')}."
         status: JobStatus | None = None
+        exact = True
         try:
             status = await self._query(run)
         except (TemporalUnavailable, RPCError):
             with contextlib.suppress(TemporalUnavailable, RPCError):
                 # It ended before a worker picked it up: its actions as requested.
                 status = await self._status_if_never_ran(description)
-            if status is None or status.actions_total is not None:  # none, or a big job's page
+            if status is None or status.actions_total is not None:  # it ran, or a big job's page
+                exact = False
+                status = None
+                if previous is not None and previous.view.run_id == description.run_id:
+                    if previous.finished:  # patched already, when no worker answered before
+                        return previous.status, False
+                    status = previous.status.model_copy(deep=True)  # the last state seen
+            if status is None:
                 status = JobStatus(
                     job_id=description.id,
                     status=ended_as,
@@ -591,7 +613,7 @@ class StatusHub:
         status.status, status.error = ended_as, reason
         status.version += 1  # a new state: viewers resuming after the last one must see it
         status.finished_at = description.close_time
-        return status
+        return status, exact
 
     async def _live_view(
         self, status: JobStatus, description: WorkflowExecutionDescription

@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect as ws_connect
 import worker
 from fanout.settings import settings
 from tests.web.conftest import KEYS, Api, api_settings, assert_refused, serve
+from web import status_hub
 from web.factory import create_app
 from web.status_hub import StatusHub
 
@@ -396,6 +397,55 @@ async def test_a_job_picked_up_while_it_is_first_read_shows_its_actions_pending(
             await http.post(f"/api/jobs/{job_id}/cancel")
     assert (job["actions"][0]["status"], job["actions"][0]["attempt"]) == ("PENDING", 1)
     assert job["progress"]["pending"] == 1
+
+
+async def test_a_job_terminated_while_its_worker_is_down_keeps_its_actions(
+    dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody can replay the job's state while its worker is down: a viewer that followed it sees
+    the last state it knew, ended; one that did not sees it as soon as a worker is back."""
+    monkeypatch.setattr(status_hub, "FINISHED_RECHECK_S", 0.2)
+    config = api_settings(
+        dev_env.client.service_client.config.target_host,
+        temporal_rpc_timeout_s=1, worker_shutdown_grace_s=0,
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {KEYS['alice']}"}
+    body = {"actions": [QUICK, {"type": "demo.sleep", "params": {"seconds": 60}}]}
+
+    def as_seen(job: dict[str, Any]) -> list[tuple[str, bool]]:
+        return [(a["status"], a["result"] is not None) for a in job["actions"]]
+
+    async with AsyncExitStack() as stack:
+        follower = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
+        newcomer = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
+        seen = await stack.enter_async_context(httpx.AsyncClient(base_url=follower, headers=auth))
+        fresh = await stack.enter_async_context(httpx.AsyncClient(base_url=newcomer, headers=auth))
+        async with AsyncExitStack() as workers:
+            for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
+                await workers.enter_async_context(w)
+            job_id = await create(seen, body)
+            await wait_for_progress(seen, job_id, completed=1)
+        await dev_env.client.get_workflow_handle(job_id).terminate("operator stopped it")
+
+        ended = await wait_for(seen, job_id, "CANCELLED")
+        assert as_seen(ended) == [("COMPLETED", True), ("CANCELLED", False)]
+        assert (ended["progress"]["completed"], ended["progress"]["cancelled"]) == (1, 1)
+        unknown = await wait_for(fresh, job_id, "CANCELLED")
+        assert unknown["actions"] == []  # nothing to show it from yet
+
+        for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
+            await stack.enter_async_context(w)
+
+        async def replayed() -> dict[str, Any]:
+            while True:
+                job: dict[str, Any] = (await fresh.get(f"/api/jobs/{job_id}")).json()
+                if job["actions"]:
+                    return job
+                await asyncio.sleep(0.2)
+
+        job = await asyncio.wait_for(replayed(), 20)
+    assert job["status"] == "CANCELLED"
+    assert as_seen(job) == [("COMPLETED", True), ("CANCELLED", False)]
 
 
 async def test_a_job_no_worker_has_picked_up_is_shown_at_once_from_its_request(
