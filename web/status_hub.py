@@ -7,7 +7,8 @@ query (a round trip to a worker) with one `describe`. The workflow's state only 
 workflow task completes, so other events cost nothing. While actions run, a `describe` every
 FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (attempt, last failure, next
 retry, heartbeat progress). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
-after its last reader. Finished jobs come from the workflow's result, once, and stay cached.
+after its last reader. Finished jobs come from the workflow's result, once, and stay cached (a
+job that ended abnormally while no worker could replay it is asked again when next read).
 A global cap on concurrent Temporal calls makes overload slow updates down instead of failing
 them.
 """
@@ -72,6 +73,7 @@ _UNAVAILABLE = {
 # A finished job is re-checked this often: someone may have retried it (another web replica,
 # the Temporal CLI), which starts a new run.
 FINISHED_RECHECK_S = 5.0
+PROVISIONAL_RECHECK_S = 15.0  # a job that ended while no worker could answer: ask again
 # Longer than the server holds a history long poll (20 s by default) before answering "nothing".
 LONG_POLL_TIMEOUT = timedelta(seconds=70)
 # Waiting after a failed call to Temporal: doubles from the first value up to the second.
@@ -243,7 +245,8 @@ class StatusHub:
         snapshot = None
         if latest:
             if latest.finished:
-                if time.monotonic() - latest.fetched_at < FINISHED_RECHECK_S:
+                recheck = PROVISIONAL_RECHECK_S if latest.provisional else FINISHED_RECHECK_S
+                if time.monotonic() - latest.fetched_at < recheck:
                     snapshot = latest
             elif (watch := self._watches.get(job_id)) and watch.current:
                 snapshot = latest
@@ -464,6 +467,7 @@ class StatusHub:
         if (
             description.status == WorkflowExecutionStatus.RUNNING
             and description.history_length <= BEFORE_FIRST_TASK
+            and not same_state(previous, description)
             and (before := await self._status_if_never_ran(description)) is None
         ):
             # A worker picked it up after that describe: describe again, or the actions the
@@ -472,12 +476,8 @@ class StatusHub:
         run = _run(self._client, description)
         owner = description.typed_search_attributes.get(sa.JOB_OWNER) or ""
         if description.status == WorkflowExecutionStatus.RUNNING:
-            if (
-                previous is not None
-                and not previous.finished
-                and previous.view.run_id == description.run_id
-                and previous.history_length == description.history_length
-            ):
+            if same_state(previous, description):
+                assert previous is not None
                 status = previous.status  # no new history event: the state cannot have changed
             elif before is not None:
                 status = before
@@ -547,22 +547,29 @@ class StatusHub:
     ) -> JobStatus | None:
         """The state of a run no worker has picked up yet, from its request (None if one of its
         workflow tasks completed). Querying would wait for a worker, and none may answer."""
+        request, last_task = await self._request(description)
+        if request is None or last_task:
+            return None
+        return status_before_start(description.id, request, description.start_time)
+
+    async def _request(
+        self, description: WorkflowExecutionDescription
+    ) -> tuple[JobRequest | None, int]:
+        """The run's request, and the id of its last completed workflow task (0 if none): the
+        workflow's state is the one it had after that event."""
         run = _run(self._client, description)
 
-        async def request_if_never_ran() -> JobRequest | None:
-            request = None
+        async def read() -> tuple[JobRequest | None, int]:
+            request, last_task = None, 0
             async for event in run.fetch_history_events(rpc_timeout=self._timeout):
                 if event.HasField("workflow_execution_started_event_attributes"):
                     payloads = event.workflow_execution_started_event_attributes.input.payloads
                     (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
                 elif event.HasField("workflow_task_completed_event_attributes"):
-                    return None
-            return request
+                    last_task = event.event_id
+            return request, last_task
 
-        request = await self._call("histories", request_if_never_ran)
-        if request is None:
-            return None
-        return status_before_start(description.id, request, description.start_time)
+        return await self._call("histories", read)
 
     async def _final_status(
         self, run: Any, description: WorkflowExecutionDescription, previous: Snapshot | None
@@ -583,17 +590,28 @@ class StatusHub:
         try:
             status = await self._query(run)
         except (TemporalUnavailable, RPCError):
+            # No worker answers: what the run's history and the hub's last snapshot tell.
+            if (
+                previous is not None
+                and previous.provisional
+                and previous.view.run_id == description.run_id
+            ):
+                return previous.status, False  # patched already, the last time
+            request, last_task = None, -1
             with contextlib.suppress(TemporalUnavailable, RPCError):
-                # It ended before a worker picked it up: its actions as requested.
-                status = await self._status_if_never_ran(description)
-            if status is None or status.actions_total is not None:  # it ran, or a big job's page
+                request, last_task = await self._request(description)
+            if request is not None and last_task == 0:  # ended before a worker picked it up
+                status = status_before_start(description.id, request, description.start_time)
+            elif (
+                previous is not None
+                and not previous.finished
+                and previous.view.run_id == description.run_id
+                and 0 < last_task <= previous.history_length
+            ):  # seen after its last workflow task: the state the workflow ended in
+                status = previous.status.model_copy(deep=True)
+            if status is None or status.actions_total is not None:  # unknown, or a big job's page
                 exact = False
-                status = None
-                if previous is not None and previous.view.run_id == description.run_id:
-                    if previous.finished:  # patched already, when no worker answered before
-                        return previous.status, False
-                    status = previous.status.model_copy(deep=True)  # the last state seen
-            if status is None:
+                resumed = request.resume if request is not None else None
                 status = JobStatus(
                     job_id=description.id,
                     status=ended_as,
@@ -601,7 +619,7 @@ class StatusHub:
                     updated_at=description.close_time or description.start_time,
                     progress=Progress(),
                     actions=[],
-                    version=0,
+                    version=resumed.version if resumed is not None else 0,
                 )
             with contextlib.suppress(WorkflowFailureError, RPCError):
                 await run.result(follow_runs=False, rpc_timeout=self._timeout)
@@ -708,6 +726,16 @@ def _run(
     """The described run (not whichever is the latest when it is used)."""
     return client.get_workflow_handle(
         description.id, run_id=description.run_id, result_type=JobStatus
+    )
+
+
+def same_state(previous: Snapshot | None, description: WorkflowExecutionDescription) -> bool:
+    """`previous` is of the described running run, and no history event came since."""
+    return (
+        previous is not None
+        and not previous.finished
+        and previous.view.run_id == description.run_id
+        and previous.history_length == description.history_length
     )
 
 

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from fanout.settings import Settings
 from web.auth import User
 from web.schemas import JobSummary
-from web.status_hub import Snapshot, StatusHub, unavailable_error
+from web.status_hub import Snapshot, StatusHub, TemporalUnavailable, unavailable_error
 from workflows import search_attributes as sa
 from workflows.compact import unpack
 from workflows.contract import JobRequest, JobSpec, Resume, Status
@@ -99,6 +99,11 @@ class JobOperations:
                 f"Job {job_id} is {status}; only FAILED or CANCELLED jobs can be retried."
             )
         snapshot = await self._closed(job_id, snapshot)
+        if snapshot.provisional:
+            raise TemporalUnavailable(
+                f"Job {job_id} ended while no worker could report which of its actions completed; "
+                "retry it once a worker runs, so that those are not run again."
+            )
         previous_run = snapshot.view.run_id
         handle = self._client.get_workflow_handle(job_id, run_id=previous_run)
         started = None

@@ -15,6 +15,7 @@ import pytest
 from httpx_sse import aconnect_sse
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import connect as ws_connect
 
@@ -399,32 +400,45 @@ async def test_a_job_picked_up_while_it_is_first_read_shows_its_actions_pending(
     assert job["progress"]["pending"] == 1
 
 
+async def caught_up(hub: StatusHub, client: Client, job_id: str) -> None:
+    """The hub's snapshot of the job is as recent as the job's history."""
+    handle = client.get_workflow_handle(job_id)
+    while (await hub.snapshot(job_id)).history_length < (await handle.describe()).history_length:
+        await asyncio.sleep(0.05)
+
+
 async def test_a_job_terminated_while_its_worker_is_down_keeps_its_actions(
     dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Nobody can replay the job's state while its worker is down: a viewer that followed it sees
-    the last state it knew, ended; one that did not sees it as soon as a worker is back."""
-    monkeypatch.setattr(status_hub, "FINISHED_RECHECK_S", 0.2)
+    """Nobody can replay the job's state while its worker is down: a web app that followed it
+    shows the state it saw after the job's last workflow task, ended; one that did not shows no
+    actions, refuses to retry (it would run completed actions again), and shows the exact state
+    as soon as a worker is back."""
+    monkeypatch.setattr(status_hub, "PROVISIONAL_RECHECK_S", 0.2)
     config = api_settings(
         dev_env.client.service_client.config.target_host,
         temporal_rpc_timeout_s=1, worker_shutdown_grace_s=0,
     )  # fmt: skip
     auth = {"Authorization": f"Bearer {KEYS['alice']}"}
-    body = {"actions": [QUICK, {"type": "demo.sleep", "params": {"seconds": 60}}]}
+    # http.fetch has no worker here: it stays scheduled, so stopping the worker records nothing.
+    body = {"actions": [QUICK, {"type": "http.fetch", "params": {"url": "http://x.test/"}}]}
+    queues = worker.plan_queues(config, exclude=["http.*"])
 
     def as_seen(job: dict[str, Any]) -> list[tuple[str, bool]]:
         return [(a["status"], a["result"] is not None) for a in job["actions"]]
 
     async with AsyncExitStack() as stack:
-        follower = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
+        following = create_app(config, dashboard=False)
+        follower = await stack.enter_async_context(serve(following))
         newcomer = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
         seen = await stack.enter_async_context(httpx.AsyncClient(base_url=follower, headers=auth))
         fresh = await stack.enter_async_context(httpx.AsyncClient(base_url=newcomer, headers=auth))
         async with AsyncExitStack() as workers:
-            for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
+            for w in worker.build_workers(dev_env.client, config, queues, True):
                 await workers.enter_async_context(w)
             job_id = await create(seen, body)
             await wait_for_progress(seen, job_id, completed=1)
+            await asyncio.wait_for(caught_up(following.state.hub, dev_env.client, job_id), 10)
         await dev_env.client.get_workflow_handle(job_id).terminate("operator stopped it")
 
         ended = await wait_for(seen, job_id, "CANCELLED")
@@ -432,8 +446,11 @@ async def test_a_job_terminated_while_its_worker_is_down_keeps_its_actions(
         assert (ended["progress"]["completed"], ended["progress"]["cancelled"]) == (1, 1)
         unknown = await wait_for(fresh, job_id, "CANCELLED")
         assert unknown["actions"] == []  # nothing to show it from yet
+        refused = await fresh.post(f"/api/jobs/{job_id}/retry")
+        assert refused.status_code == 503, refused.text
+        assert "once a worker runs" in refused.json()["detail"]
 
-        for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
+        for w in worker.build_workers(dev_env.client, config, queues, True):
             await stack.enter_async_context(w)
 
         async def replayed() -> dict[str, Any]:
