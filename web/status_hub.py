@@ -611,6 +611,7 @@ class StatusHub:
                 status = previous.status.model_copy(deep=True)
             if status is None or status.actions_total is not None:  # unknown, or a big job's page
                 exact = False
+                reason += " Its actions are shown once a worker can replay it."
                 resumed = request.resume if request is not None else None
                 status = JobStatus(
                     job_id=description.id,

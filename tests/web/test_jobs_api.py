@@ -446,6 +446,7 @@ async def test_a_job_terminated_while_its_worker_is_down_keeps_its_actions(
         assert (ended["progress"]["completed"], ended["progress"]["cancelled"]) == (1, 1)
         unknown = await wait_for(fresh, job_id, "CANCELLED")
         assert unknown["actions"] == []  # nothing to show it from yet
+        assert "shown once a worker can replay it" in unknown["error"]
         refused = await fresh.post(f"/api/jobs/{job_id}/retry")
         assert refused.status_code == 503, refused.text
         assert "once a worker runs" in refused.json()["detail"]
@@ -461,7 +462,7 @@ async def test_a_job_terminated_while_its_worker_is_down_keeps_its_actions(
                 await asyncio.sleep(0.2)
 
         job = await asyncio.wait_for(replayed(), 20)
-    assert job["status"] == "CANCELLED"
+    assert (job["status"], job["error"]) == ("CANCELLED", "The job's workflow was terminated.")
     assert as_seen(job) == [("COMPLETED", True), ("CANCELLED", False)]
 
 
