@@ -8,7 +8,7 @@ import os
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +76,7 @@ class Bench:
             connector=aiohttp.TCPConnector(limit=0),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
         )
-        self.extra: dict[str, str] = {}  # notes a case leaves for the report
+        self.extra: defaultdict[str, str] = defaultdict(str)  # notes cases leave for the report
         self.runs: Counter[str] = Counter()  # how often each case ran
 
     async def request(self, method: str, path: str, expect: int = 200, **options: Any) -> Any:
@@ -207,7 +207,6 @@ class Bench:
                 await self.measured(self.api_throughput),
                 await self.measured(self.raw_throughput),
             )
-        self.extra.setdefault("throughput", "")
         self.extra["throughput"] += (
             f"API {api:.1f} jobs/s (CPU s: {api_cpu}) vs bare SDK {raw:.1f} jobs/s "
             f"(CPU s: {raw_cpu}); "
@@ -219,7 +218,6 @@ class Bench:
         calls = await self.hub_calls()
         (p95, p50, p99), cpu = await self.measured(partial(self.watch_completions, 100, 5))
         calls = await self.hub_calls() - calls
-        self.extra.setdefault("freshness", "")
         self.extra["freshness"] += (
             f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; hub: {calls['describes']} describes, "
             f"{calls['queries']} queries; CPU s: {cpu}; "
@@ -283,7 +281,6 @@ class Bench:
 
     async def shared_queries(self) -> float:
         one, ten = await self.query_rate(1), await self.query_rate(10)
-        self.extra.setdefault("queries", "")
         self.extra["queries"] += f"{one:.1f}/s vs {ten:.1f}/s; "
         return ten / one
 
@@ -322,7 +319,6 @@ class Bench:
         _, cpu = await self.measured(clients)
         await self.cancel(job_ids)
         key = "latency" if paced else "latency_closed"
-        self.extra.setdefault(key, "")
         self.extra[key] += (
             f"{len(latencies) / seconds:.0f} req/s, p50 {percentile(latencies, 50):.1f} ms, "
             f"p99 {percentile(latencies, 99):.1f} ms (CPU s: {cpu}); "
@@ -370,7 +366,6 @@ class Bench:
             started = time.perf_counter()
             await self.client.list_workflows(query, page_size=50).fetch_next_page()
             floor.append((time.perf_counter() - started) * 1000)
-        self.extra.setdefault("listing", "")
         self.extra["listing"] += (
             f"API p50 {percentile(latencies, 50):.0f} ms; Temporal's list call alone p50 "
             f"{percentile(floor, 50):.0f} ms, p95 {percentile(floor, 95):.0f} ms; "
@@ -406,7 +401,6 @@ class Bench:
             await self.measured(self.raw_wide),
             await self.measured(self.fanout_wide),
         )
-        self.extra.setdefault("wide", "")
         self.extra["wide"] += (
             f"Fanout {fanout:.0f} s (CPU s: {fanout_cpu}) vs bare SDK {raw:.0f} s "
             f"(CPU s: {raw_cpu}); "
