@@ -44,7 +44,7 @@ def compile_workflow_modules() -> None:
     """Cache the workflow modules' bytecode.
 
     The workflow sandbox imports them afresh for every new workflow run; compiling their source
-    each time took about 40% of that (profile in docs/benchmarks.md). Python caches bytecode on
+    each time took about 40% of that (profile in docs/performance.md). Python caches bytecode on
     import, unless PYTHONDONTWRITEBYTECODE is set, as in many containers; this does it anyway.
     Read-only code is left alone (the Docker image compiles it when it is built).
     """

@@ -37,7 +37,6 @@ from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
 )
@@ -205,7 +204,7 @@ class HubStats:
     describes: int = 0
     queries: int = 0
     results: int = 0
-    histories: int = 0  # histories read of jobs no worker has picked up yet
+    histories: int = 0  # histories read: runs no worker has picked up, or ended with none
     errors: int = 0
     history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
 
@@ -622,8 +621,6 @@ class StatusHub:
                     actions=[],
                     version=resumed.version if resumed is not None else 0,
                 )
-            with contextlib.suppress(WorkflowFailureError, RPCError):
-                await run.result(follow_runs=False, rpc_timeout=self._timeout)
         for action in status.actions:
             if not action.status.finished:
                 if status.actions_total is None:  # every action is here: keep counts exact
