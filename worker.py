@@ -92,7 +92,7 @@ def build_workers(
             client,
             task_queue=queue,
             workflows=WORKFLOWS if workflows and queue == config.task_queue else [],
-            activities=[d.temporal_activity for d in definitions],
+            activities=[d.activity(config) for d in definitions],
             max_concurrent_activities=config.worker_max_concurrent_activities,
             max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,
             max_cached_workflows=config.worker_max_cached_workflows,

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
 from activities.registry import action, report_progress
-from fanout.settings import settings
+from fanout.settings import Settings
 
 CHUNK_BYTES = 1 << 20
 
@@ -27,7 +27,7 @@ class FileParams(BaseModel):
     timeout_s=3600,
     heartbeat_timeout_s=30,
 )
-async def sha256(params: FileParams) -> dict[str, Any]:
+async def sha256(params: FileParams, settings: Settings) -> dict[str, Any]:
     root = settings.resolved_files_root
     path = (root / params.path).resolve()
     if not path.is_relative_to(root):

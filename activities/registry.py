@@ -2,7 +2,9 @@
 
 A definition carries everything the rest of Fanout needs: the params model (request validation,
 the API catalog, the dashboard form), retry and timeout defaults (the workflow), the worker pool
-(task queue) and the Temporal activity that runs it (the worker).
+(task queue), and the Temporal activity that runs it with the worker's settings (the worker).
+An action function takes its params, and the worker's `Settings` if it declares a second
+parameter: settings are passed in, as to the web app and the worker, never read from a global.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import builtins
 import fnmatch
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +24,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from fanout.settings import settings
+from fanout.settings import Settings
 from workflows.contract import ActionInput, ActionOutcome, RetrySpec
 
 INVALID_PARAMS = "InvalidParams"
@@ -50,7 +52,7 @@ class RetryDefaults:
 @dataclass(frozen=True)
 class ActionDefinition:
     type: str
-    fn: Callable[[Any], Awaitable[Any]]
+    fn: Callable[..., Awaitable[Any]]
     params_model: builtins.type[BaseModel]
     description: str
     retry: RetryDefaults = RetryDefaults()
@@ -58,12 +60,11 @@ class ActionDefinition:
     heartbeat_timeout_s: float | None = None
     pool: str | None = None
     non_retryable_errors: tuple[str, ...] = ()
-    temporal_activity: Callable[[ActionInput], Awaitable[ActionOutcome]] = field(
-        init=False, repr=False
-    )
+    takes_settings: bool = False
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "temporal_activity", _make_activity(self))
+    def activity(self, settings: Settings) -> Callable[[ActionInput], Awaitable[ActionOutcome]]:
+        """The Temporal activity that runs this action type with `settings` (the worker's)."""
+        return _make_activity(self, settings)
 
     def task_queue(self, job_queue: str) -> str:
         """Actions in a pool run on their own task queue, named after the job's queue."""
@@ -99,21 +100,27 @@ def action(
     heartbeat_timeout_s: float | None = None,
     pool: str | None = None,
     non_retryable_errors: Iterable[str] = (),
-) -> Callable[[Callable[[Any], Awaitable[Any]]], Callable[[Any], Awaitable[Any]]]:
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Register an async function `fn(params: SomeModel) -> result` as action type `type`.
 
+    `fn(params: SomeModel, settings: Settings)` also gets the settings of the worker running it.
     Set `heartbeat_timeout_s` for actions that call `report_progress`: a crashed worker is then
     noticed within that time, and cancelling the job reaches the action. Actions with a `pool`
     run on task queue `<job queue>-<pool>`, so a separate worker pool can serve them.
     """
 
-    def register(fn: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         if type in _registry:
             raise ValueError(f"action type {type!r} is registered twice")
         params = list(inspect.signature(fn, eval_str=True).parameters.values())
-        model = params[0].annotation if len(params) == 1 else None
-        if not (inspect.isclass(model) and issubclass(model, BaseModel)):
-            raise TypeError(f"{fn.__qualname__} must take exactly one pydantic model argument")
+        model = params[0].annotation if params else None
+        if not (inspect.isclass(model) and issubclass(model, BaseModel)) or not (
+            len(params) == 1 or (len(params) == 2 and params[1].annotation is Settings)
+        ):
+            raise TypeError(
+                f"{fn.__qualname__} must take exactly one pydantic model argument "
+                "(and, if it needs them, the worker's `Settings` after it)"
+            )
         _registry[type] = ActionDefinition(
             type=type,
             fn=fn,
@@ -124,6 +131,7 @@ def action(
             heartbeat_timeout_s=heartbeat_timeout_s,
             pool=pool,
             non_retryable_errors=tuple(non_retryable_errors),
+            takes_settings=len(params) == 2,
         )
         return fn
 
@@ -167,7 +175,11 @@ def cap_result(value: Any, max_bytes: int) -> Any:
     return {"truncated": True, "size_bytes": len(encoded), "preview": preview}
 
 
-def _make_activity(defn: ActionDefinition) -> Callable[[ActionInput], Awaitable[ActionOutcome]]:
+def _make_activity(
+    defn: ActionDefinition, settings: Settings
+) -> Callable[[ActionInput], Awaitable[ActionOutcome]]:
+    extra = (settings,) if defn.takes_settings else ()
+
     @activity.defn(name=defn.type)
     async def run_action(action_input: ActionInput) -> ActionOutcome:
         attempt = activity.info().attempt
@@ -181,7 +193,7 @@ def _make_activity(defn: ActionDefinition) -> Callable[[ActionInput], Awaitable[
                 non_retryable=True,
             ) from None
         try:
-            result = await defn.fn(params)
+            result = await defn.fn(params, *extra)
         except ApplicationError as err:
             # Same error plus the attempt; keep the action's own traceback, not a chained copy.
             raise ApplicationError(

@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.cases import BENCH_KEY, LIST_KEY, LIST_USER, Bench, Case
 from fanout.settings import Settings
 from fanout.temporal import connect, exit_process
-from tests.processes import Proc
+from tests.processes import REPO, Proc
 from tests.stack import Stack
 
 REPEATS = 3
@@ -79,7 +79,7 @@ async def main(only: list[str], on_disk: bool) -> None:
         stack.env |= {k: v for k, v in os.environ.items() if k.startswith("FANOUT_")}
         await stack.start_server()
         await stack.start_worker()
-        raw = await Proc.python("-m", "bench.raw", env=stack.env)
+        raw = await Proc.python("-m", "bench.raw", env=stack.env, cwd=REPO)
         await raw.wait_for_line("Serving task queue bench-raw", timeout=30)
         await stack.start_web()
         client = await connect(Settings(temporal_address=f"127.0.0.1:{stack.temporal_port}"))

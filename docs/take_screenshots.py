@@ -16,27 +16,24 @@ from pathlib import Path
 from playwright.async_api import async_playwright
 
 from fanout.temporal import exit_process
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LOCAL, TOKEN, App, sign_in
-from tests.conftest import free_port
-from tests.processes import Proc, clean_env
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TOKEN,
+    App,
+    only_this_machine,
+    sign_in,
+)
+from tests.processes import make_run
 
 DOCS = Path(__file__).parent
 
 
 async def main() -> None:
-    web, temporal, ui = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as data:
-        env = clean_env(
-            FANOUT_PORT=str(web),
-            FANOUT_DEV_SERVER_PORT=str(temporal),
-            FANOUT_DEV_UI_PORT=str(ui),
-            FANOUT_DATA_DIR=data,
-            FANOUT_DEV_TOKEN=TOKEN,
-        )
-        launcher = await Proc.python("-m", "fanout.run", env=env)
+        launcher, ports = await make_run(Path(data), FANOUT_DEV_TOKEN=TOKEN)
         try:
-            await launcher.wait_for_line("Fanout is running.", timeout=90)
-            await shoot(App(f"http://127.0.0.1:{web}", f"http://127.0.0.1:{ui}"))
+            await shoot(App(f"http://127.0.0.1:{ports.web}", f"http://127.0.0.1:{ports.ui}"))
         finally:
             await launcher.stop(signal.SIGTERM)
 
@@ -47,12 +44,7 @@ async def shoot(app: App) -> None:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        await page.route(
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(LOCAL) else route.abort()
-            ),
-        )
+        await only_this_machine(page, app.blocked)
         await sign_in(page, app)
         for text in ("hello world", "the quick brown fox"):  # a few finished jobs for the list
             await page.goto(f"{app.url}/jobs/new")

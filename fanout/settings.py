@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     http_allow_private: bool = Field(
         False, description="Let `http.fetch` reach loopback and private networks."
     )
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts `http.fetch` may reach, as URLs name them "
+        "(checked before resolving); empty: any host the address rules allow.",
+    )
 
     # Worker tuning
     worker_max_concurrent_activities: int = Field(200, ge=1)
@@ -91,6 +96,14 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Longest gap between heartbeats sent to Temporal (live progress)."
     )
     worker_shutdown_grace_s: float = Field(10.0, ge=0)
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        hosts = value.split(",") if isinstance(value, str) else value
+        if isinstance(hosts, list):  # httpx compares hosts lower-cased
+            return [h.strip().lower() for h in hosts if isinstance(h, str) and h.strip()]
+        return value
 
     @property
     def temporal_target(self) -> str:
