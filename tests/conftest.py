@@ -1,19 +1,25 @@
-"""Shared fixtures: Temporal test servers started from the binaries installed in the venv."""
+"""Shared fixtures: Temporal test servers from the binaries in the venv, clean settings, and the
+network guard that fails the session if any test reaches beyond loopback."""
 
 from __future__ import annotations
 
-import socket
+import os
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from fanout.settings import Settings
+from tests.network_guard import sitecustomize as network_guard
 from workflows import search_attributes as sa
 
 BIN = Path(sys.executable).parent
@@ -21,16 +27,59 @@ TEMPORAL_CLI = BIN / "temporal"
 TEST_SERVER = BIN / "temporal-test-server"
 REPO = Path(__file__).resolve().parent.parent
 
+# Every connection this process or a Python process it starts makes outside loopback is refused
+# and written here; the session fails if any was (see pytest_sessionfinish).
+NETWORK_LOG = Path(tempfile.gettempdir()) / f"fanout-network-guard-{os.getpid()}.log"
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+
+def pytest_configure(config: pytest.Config) -> None:
+    NETWORK_LOG.write_text("")
+    os.environ[network_guard.LOG_VARIABLE] = str(NETWORK_LOG)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(network_guard.__file__).parent), os.environ.get("PYTHONPATH")) if p
+    )
+    network_guard.install(str(NETWORK_LOG))
+
+
+class CleanSettings(Settings):
+    """Settings from the arguments only: no `.env`, no FANOUT_* variable of whoever runs the
+    tests can change what a test sees."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def clean_settings(**values: Any) -> Settings:
+    return CleanSettings(**values)
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if NETWORK_LOG.read_text().strip():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    attempts = NETWORK_LOG.read_text().splitlines()
+    if attempts:
+        terminalreporter.section("traffic beyond loopback", red=True)
+        terminalreporter.line(
+            f"{len(attempts)} attempt(s) to reach beyond 127.0.0.1 were blocked; the run fails:"
+        )
+        for line in attempts:
+            terminalreporter.line(f"  {line}")
+    NETWORK_LOG.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,48 @@
-"""Real processes for integration tests: start one, read its output, signal it, find leftovers."""
+"""Real processes for integration tests: start one, read its output, signal it, find leftovers;
+free ports for them, and `make run` started on some."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import socket
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import REPO
+REPO = Path(__file__).resolve().parent.parent
+
+# Where test processes run: not the repository, whose `.env` (if someone made one) would reach
+# their settings. Nothing is read from here; stray files land here instead of in the checkout.
+WORKDIR = Path(tempfile.mkdtemp(prefix="fanout-tests-cwd-"))
+
+
+def bound_socket() -> socket.socket:
+    """A listening socket on a free loopback port, to hand to a server: no other process can
+    take the port between choosing it and serving on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def free_port() -> int:
+    """A port free right now, for servers that cannot take a socket (the Temporal dev server,
+    `make run`): whoever starts one on it tries other ports if it was taken meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_taken(output: str) -> bool:
+    """A server's output says its port was taken (by another process, after we chose it)."""
+    return "already in use" in output or "Address already in use" in output
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -28,19 +61,43 @@ class Proc:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, args: Sequence[str], env: Mapping[str, str]) -> Proc:
+    async def start(
+        cls,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        stdin: bytes | None = None,
+        pass_fds: Sequence[int] = (),
+        cwd: Path = WORKDIR,
+    ) -> Proc:
         process = await asyncio.create_subprocess_exec(
             *args,
-            cwd=REPO,
+            cwd=cwd,
             env=dict(env),
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            pass_fds=pass_fds,
         )
+        if stdin is not None:
+            assert process.stdin is not None
+            process.stdin.write(stdin)
+            await process.stdin.drain()
+            process.stdin.close()
         return cls(process)
 
     @classmethod
-    async def python(cls, *args: str, env: Mapping[str, str]) -> Proc:
-        return await cls.start([sys.executable, *args], env)
+    async def python(
+        cls,
+        *args: str,
+        env: Mapping[str, str],
+        pass_fds: Sequence[int] = (),
+        cwd: Path = WORKDIR,
+    ) -> Proc:
+        """`python <args>`; a script is named relative to the repository (`worker.py`)."""
+        first = REPO / args[0] if args and args[0].endswith(".py") else None
+        argv = [str(first), *args[1:]] if first else list(args)
+        return await cls.start([sys.executable, *argv], env, pass_fds=pass_fds, cwd=cwd)
 
     async def _read(self) -> None:
         assert self.process.stdout is not None
@@ -103,3 +160,44 @@ async def wait_until_gone(entry: str, timeout: float = 10) -> list[int]:
     while (left := pids_with_env(entry)) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.1)
     return left
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The ports `make run` serves on: web app, Temporal dev server, its Web UI."""
+
+    web: int
+    temporal: int
+    ui: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port())
+
+    def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
+        return clean_env(
+            FANOUT_PORT=str(self.web),
+            FANOUT_DEV_SERVER_PORT=str(self.temporal),
+            FANOUT_DEV_UI_PORT=str(self.ui),
+            FANOUT_DATA_DIR=str(data_dir),
+            **extra,
+        )
+
+
+async def make_run(data_dir: Path, tries: int = 3, **extra: str) -> tuple[Proc, Ports]:
+    """`make run` (python -m fanout.run) on free ports, once it says it is running; on other
+    ports if one was taken between choosing and binding it."""
+    for attempt in range(1, tries + 1):
+        ports = Ports.free()
+        proc = await Proc.python("-m", "fanout.run", env=ports.env(data_dir, **extra))
+        try:
+            await proc.wait_for_line("Fanout is running.", timeout=90)
+        except AssertionError:
+            log = data_dir / "temporal.log"
+            taken = port_taken(proc.output) or (log.exists() and port_taken(log.read_text()))
+            await proc.kill()
+            if not taken or attempt == tries:
+                raise
+            continue
+        return proc, ports
+    raise AssertionError(f"ports were taken {tries} times in a row")

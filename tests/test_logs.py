@@ -11,7 +11,7 @@ import temporalio.activity
 import temporalio.workflow
 
 from fanout.logs import configure_logging
-from fanout.settings import Settings
+from tests.conftest import clean_settings
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def records(captured: str) -> list[dict[str, object]]:
 def test_json_records_carry_job_and_action(
     restore_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging(Settings(log_format="json"))
+    configure_logging(clean_settings(log_format="json"))
     context = {"workflow_id": "job-42", "activity_id": "resize", "activity_type": "demo.sleep"}
     logging.getLogger("temporalio.activity").warning(
         "Completing activity as failed", extra={"temporal_activity": context}
@@ -48,10 +48,10 @@ def test_json_records_carry_job_and_action(
 
 
 def test_keys_in_urls_are_masked(restore_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(Settings(log_format="json"))
+    configure_logging(clean_settings(log_format="json"))
     access = logging.getLogger("uvicorn.access")
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "GET", "/?token=s3cret-key-123", "1.1", 303)
-    configure_logging(Settings(log_format="text"))
+    configure_logging(clean_settings(log_format="text"))
     access.info("GET /api/jobs?api_key=another-secret&x=1")
     captured = capsys.readouterr().err
     assert "s3cret-key-123" not in captured

@@ -9,8 +9,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
-from fanout.settings import Settings
 from fanout.temporal import connect
+from tests.conftest import clean_settings
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def connect_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 async def test_plain_connection_by_default(connect_calls: list[dict[str, Any]]) -> None:
-    await connect(Settings(temporal_address="temporal:7233", namespace="jobs"))
+    await connect(clean_settings(temporal_address="temporal:7233", namespace="jobs"))
     (call,) = connect_calls
     assert (call["target"], call["namespace"], call["tls"], call["api_key"]) == (
         "temporal:7233", "jobs", False, None
@@ -34,7 +34,7 @@ async def test_plain_connection_by_default(connect_calls: list[dict[str, Any]]) 
 
 
 async def test_temporal_cloud_api_key_turns_tls_on(connect_calls: list[dict[str, Any]]) -> None:
-    settings = Settings(
+    settings = clean_settings(
         temporal_address="my-ns.a1b2c.tmprl.cloud:7233",
         namespace="my-ns.a1b2c",
         temporal_api_key="cloud-api-key",
@@ -52,7 +52,7 @@ async def test_mtls_files_are_read_into_the_tls_config(
     for name in ("client.pem", "client.key", "ca.pem"):
         (tmp_path / name).write_bytes(f"-- {name} --".encode())
     await connect(
-        Settings(
+        clean_settings(
             temporal_address="temporal.internal:7233",
             temporal_tls_cert=tmp_path / "client.pem",
             temporal_tls_key=tmp_path / "client.key",
@@ -70,7 +70,7 @@ async def test_mtls_files_are_read_into_the_tls_config(
 async def test_a_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "client.pem").write_text("cert")
     with pytest.raises(ValueError, match="TLS_CERT and FANOUT_TEMPORAL_TLS_KEY"):
-        await connect(Settings(temporal_tls_cert=tmp_path / "client.pem"))
+        await connect(clean_settings(temporal_tls_cert=tmp_path / "client.pem"))
 
 
 async def test_web_worker_and_launcher_all_connect_through_it() -> None:

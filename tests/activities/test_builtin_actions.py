@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +17,19 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import registry
 from activities.registry import ActionDefinition
-from fanout.settings import settings
+from fanout.settings import Settings
+from tests.conftest import clean_settings
 from workflows.contract import ActionInput, ActionOutcome
+
+DEFAULTS = clean_settings()
 
 
 class Run:
-    """Runs one action's activity in an ActivityEnvironment and keeps its heartbeats."""
+    """Runs one action's activity in an ActivityEnvironment, with `settings` as a worker's, and
+    keeps its heartbeats."""
 
-    def __init__(self, attempt: int = 1) -> None:
+    def __init__(self, attempt: int = 1, settings: Settings = DEFAULTS) -> None:
+        self.settings = settings
         self.env = ActivityEnvironment()
         self.env.info = dataclasses.replace(self.env.info, attempt=attempt)
         self.heartbeats: list[dict[str, Any]] = []
@@ -40,13 +42,15 @@ class Run:
 
     async def call(self, definition: ActionDefinition, params: dict[str, Any]) -> ActionOutcome:
         action = ActionInput(job_id="job-1", name="a", params=params)
-        outcome: ActionOutcome = await self.env.run(definition.temporal_activity, action)
+        outcome: ActionOutcome = await self.env.run(definition.activity(self.settings), action)
         return outcome
 
 
-async def failure(action_type: str, attempt: int = 1, **params: Any) -> ApplicationError:
+async def failure(
+    action_type: str, attempt: int = 1, settings: Settings = DEFAULTS, **params: Any
+) -> ApplicationError:
     with pytest.raises(ApplicationError) as raised:
-        await Run(attempt)(action_type, **params)
+        await Run(attempt, settings)(action_type, **params)
     return raised.value
 
 
@@ -124,22 +128,35 @@ async def test_results_over_the_cap_are_truncated_with_a_marker() -> None:
     assert huge.result["truncated"] is True
     assert huge.result["size_bytes"] == 100_000 + len('{"blob":""}')
     assert huge.result["preview"].startswith('{"blob":"xxx')
-    assert len(huge.result["preview"]) <= settings.result_max_bytes
+    assert len(huge.result["preview"]) <= DEFAULTS.result_max_bytes
+
+
+async def test_the_result_cap_is_the_workers_setting() -> None:
+    within = await Run(settings=clean_settings(result_max_bytes=200_000)).call(
+        BIG, {"size": 100_000}
+    )
+    assert within.result == {"blob": "x" * 100_000}
+    cut = await Run(settings=clean_settings(result_max_bytes=300)).call(BIG, {"size": 1000})
+    assert cut.result["truncated"] is True
+    assert len(cut.result["preview"]) <= 300
 
 
 @pytest.fixture
-def files_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def files_root(tmp_path: Path) -> Path:
     root = tmp_path / "files"
     root.mkdir()
-    monkeypatch.setattr(settings, "files_root", root)
     return root
+
+
+def in_root(root: Path) -> Settings:
+    return clean_settings(files_root=root)
 
 
 async def test_sha256_hashes_in_chunks_with_progress(files_root: Path) -> None:
     data = bytes(range(256)) * (3 * 4096 + 100)  # a bit over 3 chunks
     (files_root / "sub").mkdir()
     (files_root / "sub" / "data.bin").write_bytes(data)
-    run = Run()
+    run = Run(settings=in_root(files_root))
     outcome = await run("file.sha256", path="sub/data.bin")
     assert outcome.result == {
         "path": "sub/data.bin",
@@ -152,86 +169,15 @@ async def test_sha256_hashes_in_chunks_with_progress(files_root: Path) -> None:
 @pytest.mark.parametrize("path", ["../outside.txt", "/etc/passwd", "sub/../../outside.txt"])
 async def test_sha256_refuses_paths_outside_the_root(files_root: Path, path: str) -> None:
     (files_root.parent / "outside.txt").write_text("secret")
-    err = await failure("file.sha256", path=path)
+    err = await failure("file.sha256", settings=in_root(files_root), path=path)
     assert err.type == "PathOutsideRoot"
     assert err.non_retryable
 
 
 async def test_sha256_missing_file_is_a_clear_final_error(files_root: Path) -> None:
-    err = await failure("file.sha256", path="nope.txt")
+    err = await failure("file.sha256", settings=in_root(files_root), path="nope.txt")
     assert (err.type, err.non_retryable) == ("FileNotFound", True)
     assert "nope.txt" in err.message
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path.startswith("/redirect"):
-            hops = int(self.path.removeprefix("/redirect") or 1)
-            self.send_response(302)
-            self.send_header("Location", f"/redirect{hops - 1}" if hops > 1 else "/ok")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        if self.path == "/slow":
-            time.sleep(2)
-        code = int(self.path.strip("/")) if self.path.strip("/").isdigit() else 200
-        body = b"hello world"
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def web_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setattr(settings, "http_allow_private", True)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-async def test_fetch_reports_status_size_and_time(web_server: str) -> None:
-    outcome = await Run()("http.fetch", url=f"{web_server}/ok")
-    result = outcome.result
-    assert (result["status"], result["size_bytes"]) == (200, 11)
-    assert result["content_type"] == "text/plain"
-    assert result["elapsed_ms"] > 0
-
-
-async def test_fetch_client_errors_are_final_server_errors_retry(web_server: str) -> None:
-    not_found = await failure("http.fetch", url=f"{web_server}/404")
-    assert (not_found.type, not_found.non_retryable) == ("HttpClientError", True)
-    assert "404" in not_found.message
-    unavailable = await failure("http.fetch", url=f"{web_server}/503")
-    assert (unavailable.type, unavailable.non_retryable) == ("HttpServerError", False)
-
-
-async def test_fetch_timeout_is_retryable(web_server: str) -> None:
-    err = await failure("http.fetch", url=f"{web_server}/slow", timeout_s=0.3)
-    assert (err.type, err.non_retryable) == ("HttpTimeout", False)
-
-
-async def test_fetch_refuses_private_addresses_by_default(
-    web_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(settings, "http_allow_private", False)
-    err = await failure("http.fetch", url=f"{web_server}/ok")
-    assert (err.type, err.non_retryable) == ("AddressNotAllowed", True)
-    assert "FANOUT_HTTP_ALLOW_PRIVATE" in err.message
-
-
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "not a url"])
-async def test_fetch_refuses_other_schemes(url: str) -> None:
-    err = await failure("http.fetch", url=url)
-    assert err.type == registry.INVALID_PARAMS
-    assert "url" in err.message
 
 
 async def test_sleep_fails_until_a_moment_then_succeeds() -> None:
@@ -247,36 +193,3 @@ async def test_sleep_needs_a_time_zone_for_fail_until() -> None:
     err = await failure("demo.sleep", seconds=0, fail_until="2030-01-01T00:00:00")
     assert err.type == registry.INVALID_PARAMS
     assert "fail_until" in err.message
-
-
-async def test_fetch_follows_redirects_and_reports_where_it_ended(web_server: str) -> None:
-    outcome = await Run()("http.fetch", url=f"{web_server}/redirect3")
-    assert outcome.result["url"] == f"{web_server}/ok"
-    assert outcome.result["status"] == 200
-    too_many = await failure("http.fetch", url=f"{web_server}/redirect9")
-    assert (too_many.type, too_many.non_retryable) == ("HttpClientError", True)
-    assert "redirected more than 5 times" in too_many.message
-
-
-async def test_fetch_sends_the_host_name_not_the_pinned_address(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The address is resolved once and connected to; the Host header keeps the name."""
-    monkeypatch.setattr(settings, "http_allow_private", True)
-    seen: list[str] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        seen.append(next(line for line in head.splitlines() if line.lower().startswith("host:")))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        outcome = await Run()("http.fetch", url=f"http://localhost:{port}/")
-    finally:
-        server.close()
-    assert outcome.result["url"] == f"http://localhost:{port}/"
-    assert seen == [f"Host: localhost:{port}"]

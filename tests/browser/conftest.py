@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
-from tests.conftest import REPO, free_port
-from tests.processes import Proc, clean_env
+from tests.conftest import REPO
+from tests.processes import make_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,18 +39,10 @@ class App:
 @pytest.fixture(scope="module")
 async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
     """The whole product as `make run` starts it: dev server + Web UI, worker, web app."""
-    web, temporal, ui = free_port(), free_port(), free_port()
-    env = clean_env(
-        FANOUT_PORT=str(web),
-        FANOUT_DEV_SERVER_PORT=str(temporal),
-        FANOUT_DEV_UI_PORT=str(ui),
-        FANOUT_DATA_DIR=str(tmp_path_factory.mktemp("data")),
-        FANOUT_DEV_TOKEN=TOKEN,
-        FANOUT_HUB_LIVE_DETAILS_S="0.1",
+    launcher, ports = await make_run(
+        tmp_path_factory.mktemp("data"), FANOUT_DEV_TOKEN=TOKEN, FANOUT_HUB_LIVE_DETAILS_S="0.1"
     )
-    launcher = await Proc.python("-m", "fanout.run", env=env)
-    await launcher.wait_for_line("Fanout is running.", timeout=90)
-    yield App(f"http://127.0.0.1:{web}", f"http://127.0.0.1:{ui}")
+    yield App(f"http://127.0.0.1:{ports.web}", f"http://127.0.0.1:{ports.ui}")
     assert await launcher.stop(signal.SIGTERM) == 0, launcher.output
 
 
@@ -73,20 +65,25 @@ async def browser() -> AsyncIterator[Browser]:
         yield chromium
 
 
+async def only_this_machine(target: BrowserContext | Page, blocked: list[str]) -> None:
+    """Requests to anything but this machine are aborted and noted in `blocked`."""
+
+    async def route(route: Route) -> None:
+        if route.request.url.startswith(LOCAL):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    await target.route("**/*", route)
+
+
 @pytest.fixture
 async def page(browser: Browser, app: App) -> AsyncIterator[Page]:
     context: BrowserContext = await browser.new_context(
         viewport={"width": 1280, "height": 900}, locale="en-US"
     )
-
-    async def only_this_machine(route: Route) -> None:
-        if route.request.url.startswith(LOCAL):
-            await route.continue_()
-        else:
-            app.blocked.append(route.request.url)
-            await route.abort()
-
-    await context.route("**/*", only_this_machine)
+    await only_this_machine(context, app.blocked)
     page = await context.new_page()
     yield page
     await context.close()

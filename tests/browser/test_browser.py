@@ -74,6 +74,15 @@ async def test_failed_job_is_explained_and_retried(page: Page, app: App) -> None
 
 
 async def test_switch_to_portuguese(page: Page, app: App) -> None:
+    """Its own finished job is listed: its status must show in Portuguese."""
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {app.token}"}) as http,
+        asyncio.timeout(20),
+    ):
+        job = {"actions": [{"type": "text.stats", "params": {"text": "oi"}}]}
+        job_id = (await http.post(f"{app.url}/api/jobs", json=job)).json()["job_id"]
+        while (await http.get(f"{app.url}/api/jobs/{job_id}")).json()["status"] != "COMPLETED":
+            await asyncio.sleep(0.1)
     await sign_in(page, app)
     await page.get_by_label("Language").click()
     await page.get_by_role("option", name="Português (BR)").click()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -23,8 +24,10 @@ SECRETS = {
 
 
 def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`docker compose` on the file, with only `env` for its variables: never the `.env` of
+    whoever runs the tests."""
     return subprocess.run(
-        [str(BIN / "docker-compose"), "-f", str(COMPOSE), *args],
+        [str(BIN / "docker-compose"), "--env-file", os.devnull, "-f", str(COMPOSE), *args],
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **(env or {})}, check=False,
     )  # fmt: skip
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port, unique
+from tests.conftest import unique
 from tests.deploy.test_compose import SECRETS, compose
-from tests.processes import Proc, clean_env
-from tests.web.conftest import KEYS, api_settings, serve
+from tests.processes import REPO, Proc, clean_env, free_port, port_taken
+from tests.web.conftest import KEYS, LOOPBACK_HOSTS, api_settings, serve
 from web.factory import create_app
 
 pytestmark = pytest.mark.integration
@@ -23,10 +23,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def commands() -> dict[str, list[str]]:
-    """Each worker service's command from docker-compose.yml, to run here as compose would."""
+    """Each worker service's command from docker-compose.yml, to run here as compose would
+    (the image's working directory is the repository's root)."""
     config = json.loads(compose("config", "--format", "json", env=SECRETS).stdout)
+    here = {"python": sys.executable, "worker.py": str(REPO / "worker.py")}
     return {
-        name: [sys.executable if part == "python" else part for part in service["command"]]
+        name: [here.get(part, part) for part in service["command"]]
         for name, service in config["services"].items()
         if name in ("worker", "worker-http")
     }
@@ -41,15 +43,26 @@ class Pools:
             FANOUT_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
             FANOUT_TASK_QUEUE=self.queue,
             FANOUT_HTTP_ALLOW_PRIVATE="true",
+            FANOUT_HTTP_ALLOWED_HOSTS=",".join(LOOPBACK_HOSTS),
             FANOUT_WORKER_SHUTDOWN_GRACE_S="1",
         )
         self.procs: dict[str, Proc] = {}
 
-    async def start(self, name: str, **env: str) -> Proc:
-        proc = await Proc.start(self.commands[name], self.env | env)
-        await proc.wait_for_line("Serving task queue", timeout=30)
-        self.procs[name] = proc
-        return proc
+    async def start(self, name: str, *, metrics: bool = False) -> Proc:
+        """Start the service's worker; with `metrics`, serving them on a free port."""
+        for attempt in range(1, 4):
+            extra = {"FANOUT_METRICS_PORT": str(self.metrics_port)} if metrics else {}
+            proc = await Proc.start(self.commands[name], self.env | extra)
+            try:
+                await proc.wait_for_line("Serving task queue", timeout=30)
+            except AssertionError:
+                if not (metrics and port_taken(proc.output)) or attempt == 3:
+                    raise
+                self.metrics_port = free_port()  # taken since it was chosen
+                continue
+            self.procs[name] = proc
+            return proc
+        raise AssertionError("no free metrics port")
 
     async def stop(self, name: str) -> None:
         assert await self.procs.pop(name).stop() == 0
@@ -92,7 +105,7 @@ async def poll(http: httpx.AsyncClient, job_id: str, done: Any, timeout: float =
 async def test_http_actions_wait_for_their_pool_and_finish_when_it_returns(
     dev_env: WorkflowEnvironment, pools: Pools, site: str
 ) -> None:
-    await pools.start("worker", FANOUT_METRICS_PORT=str(pools.metrics_port))
+    await pools.start("worker", metrics=True)
     await pools.start("worker-http")
     config = api_settings(dev_env.client.service_client.config.target_host, task_queue=pools.queue)
     async with (

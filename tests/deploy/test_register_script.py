@@ -9,9 +9,8 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from fanout.settings import Settings
 from fanout.temporal import connect, missing_search_attributes
-from tests.conftest import BIN, REPO, TEMPORAL_CLI
+from tests.conftest import BIN, REPO, TEMPORAL_CLI, clean_settings
 
 pytestmark = pytest.mark.integration
 
@@ -39,5 +38,5 @@ async def test_register_script_prepares_a_bare_server_and_can_run_again() -> Non
             assert script.returncode == 0, output.decode()
         assert b"Namespace fanout-ops is ready for Fanout." in output
         assert b"search attribute JobStatus exists" in output  # the second run changed nothing
-        client = await connect(Settings(temporal_address=address, namespace="fanout-ops"))
+        client = await connect(clean_settings(temporal_address=address, namespace="fanout-ops"))
         assert await missing_search_attributes(client) == []

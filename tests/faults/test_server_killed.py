@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.async_api import Browser, expect
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
-from tests.browser.conftest import LOCAL, system_chromium
+from tests.browser.conftest import only_this_machine, system_chromium
 from tests.stack import Stack
 from tests.web.conftest import KEYS
 
 pytestmark = pytest.mark.integration
+
+# How long the server stays down while every route is asked, again and again.
+OUTAGE_S = 3.0
 
 
 @pytest.fixture
@@ -21,46 +29,81 @@ async def browser() -> AsyncIterator[Browser]:
         yield chromium
 
 
+def routes(job_ids: list[str]) -> list[tuple[str, str]]:
+    """Every route that needs Temporal, each on a job nobody follows (nothing cached)."""
+    action = quote("demo.sleep#1")
+    return [
+        ("GET", "/api/jobs"),
+        ("POST", "/api/jobs"),
+        ("GET", f"/api/jobs/{job_ids[1]}"),
+        ("GET", f"/api/jobs/{job_ids[1]}/actions/{action}"),
+        ("POST", f"/api/jobs/{job_ids[2]}/cancel"),
+        ("POST", f"/api/jobs/{job_ids[3]}/retry"),
+        ("GET", f"/api/jobs/{job_ids[4]}/events"),
+        ("GET", "/readyz"),
+    ]
+
+
+async def closes_1013(url: str) -> bool:
+    async with ws_connect(url, additional_headers={"Authorization": f"Bearer {KEYS['alice']}"}) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 15)
+        except ConnectionClosed as closed:
+            return closed.rcvd is not None and closed.rcvd.code == 1013
+    return False
+
+
+def unavailable(response: httpx.Response) -> bool:
+    """503 with Retry-After and a sentence that says Temporal is the trouble."""
+    return (
+        response.status_code == 503
+        and int(response.headers["retry-after"]) > 0
+        and "Temporal" in response.json()["detail"]
+    )
+
+
 async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browser: Browser) -> None:
     body = {"actions": [{"type": "demo.sleep", "params": {"seconds": s}} for s in (1, 8, 9)]}
     async with stack.api() as http:
         job_ids = [(await http.post("/api/jobs", json=body)).json()["job_id"] for _ in range(5)]
 
         page = await browser.new_page()
-        await page.route(
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(LOCAL) else route.abort()
-            ),
-        )
+        blocked: list[str] = []
+        await only_this_machine(page, blocked)
         await page.goto(f"{stack.url}/?token={KEYS['alice']}")
         await page.goto(f"{stack.url}/jobs/{job_ids[0]}")
         await expect(page.get_by_text("Live", exact=True)).to_be_visible()
         await expect(page.get_by_text("1 of 3")).to_be_visible(timeout=15_000)
 
         await stack.kill(stack.server)
-        for method, path in [
-            ("GET", "/api/jobs"),
-            ("GET", f"/api/jobs/{job_ids[1]}"),
-            ("POST", "/api/jobs"),
-            ("GET", f"/api/jobs/{job_ids[2]}/events"),
-        ]:
-            response = await http.request(method, path, json=body if method == "POST" else None)
-            assert response.status_code == 503, (method, path, response.text)
-            assert response.headers["retry-after"]
+        ws_url = stack.url.replace("http", "ws") + f"/api/jobs/{job_ids[1]}/ws"
+        answers: list[tuple[str, str, int]] = []
+        deadline = asyncio.get_running_loop().time() + OUTAGE_S
+        while asyncio.get_running_loop().time() < deadline:  # every route, all along
+            for method, path in routes(job_ids):
+                response = await http.request(method, path, json=body if method == "POST" else None)
+                answers.append((method, path, response.status_code))
+                assert unavailable(response), (method, path, response.status_code, response.text)
+            assert await closes_1013(ws_url), "the WebSocket did not close with 1013 (try later)"
+        assert len(answers) >= 2 * len(routes(job_ids))  # each route was asked more than once
         await expect(page.get_by_text("Reconnecting…")).to_be_visible(timeout=15_000)
-        await asyncio.sleep(2)
 
         await stack.start_server()  # same SQLite file, same port: worker and web reconnect alone
         await expect(page.get_by_text("3 of 3 · 100%")).to_be_visible(timeout=90_000)
         await expect(page.get_by_text("Finished — this page no longer updates")).to_be_visible()
 
         async def all_done() -> list[str]:
+            """Polls until every job completed; meanwhile only 200, or 503 while reconnecting."""
             while True:
-                jobs = [(await http.get(f"/api/jobs/{j}")).json() for j in job_ids]
+                jobs: list[dict[str, Any]] = []
+                for job_id in job_ids:
+                    response = await http.get(f"/api/jobs/{job_id}")
+                    assert response.status_code == 200 or unavailable(response), response.text
+                    jobs.append(response.json())
                 if all(j.get("status") == "COMPLETED" for j in jobs):
                     return [j["status"] for j in jobs]
                 await asyncio.sleep(0.5)
 
         assert await asyncio.wait_for(all_done(), 90) == ["COMPLETED"] * 5
         assert (await http.post("/api/jobs", json=body)).status_code == 202  # accepting again
+    assert blocked == [], f"the dashboard tried to reach other hosts: {blocked}"

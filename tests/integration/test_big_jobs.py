@@ -10,8 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from fanout.settings import Settings
-from tests.conftest import unique
+from tests.conftest import clean_settings, unique
 from tests.workflows.test_job_workflow import (
     REAL,
     FakeSleep,
@@ -130,7 +129,7 @@ async def test_fail_fast_across_batches(dev_env: WorkflowEnvironment) -> None:
 async def test_ten_thousand_actions_complete_within_temporals_limits(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    config = Settings(task_queue=unique("10k"))
+    config = clean_settings(task_queue=unique("10k"))
     async with AsyncExitStack() as stack:
         for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
             await stack.enter_async_context(w)

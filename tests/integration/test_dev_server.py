@@ -15,8 +15,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from fanout.settings import Settings, settings
-from tests.conftest import unique
+from tests.conftest import clean_settings, unique
+from tests.web.conftest import LOOPBACK_HOSTS
 from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.integration
@@ -34,8 +34,7 @@ class _Hello(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def local_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setattr(settings, "http_allow_private", True)
+def local_site() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -46,7 +45,9 @@ def local_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 async def job_queue(dev_env: WorkflowEnvironment) -> AsyncIterator[str]:
     """A real Fanout worker (every action type, http.* on its own queue) on a fresh queue."""
-    config = Settings(task_queue=unique("it"))
+    config = clean_settings(
+        task_queue=unique("it"), http_allow_private=True, http_allowed_hosts=LOOPBACK_HOSTS
+    )
     async with AsyncExitStack() as stack:
         for w in worker.build_workers(dev_env.client, config, worker.plan_queues(config), True):
             await stack.enter_async_context(w)

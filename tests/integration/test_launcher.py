@@ -12,37 +12,17 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port, unique
-from tests.processes import Proc, clean_env, pids_with_env, wait_until_gone
+from tests.conftest import unique
+from tests.processes import Ports, Proc, make_run, pids_with_env, wait_until_gone
 from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.integration
 
 
-class Ports:
-    def __init__(self) -> None:
-        self.web, self.temporal, self.ui = free_port(), free_port(), free_port()
-
-    def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
-        return clean_env(
-            FANOUT_PORT=str(self.web),
-            FANOUT_DEV_SERVER_PORT=str(self.temporal),
-            FANOUT_DEV_UI_PORT=str(self.ui),
-            FANOUT_DATA_DIR=str(data_dir),
-            **extra,
-        )
-
-
-async def launch(env: dict[str, str]) -> Proc:
-    proc = await Proc.python("-m", "fanout.run", env=env)
-    await proc.wait_for_line("Fanout is running.", timeout=90)
-    return proc
-
-
 async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_path: Path) -> None:
-    ports, data = Ports(), tmp_path / "data"
+    data = tmp_path / "data"
     marker = f"FANOUT_DATA_DIR={data}"
-    proc = await launch(ports.env(data))
+    proc, ports = await make_run(data)
     try:
         assert f"http://127.0.0.1:{ports.web}" in proc.output
         assert f"Temporal Web UI           http://127.0.0.1:{ports.ui}" in proc.output
@@ -77,7 +57,7 @@ async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_pa
             s.bind(("127.0.0.1", port))  # released
 
     # A second run right after works and still has the first run's job and search attributes.
-    again = await launch(ports.env(data))
+    again, ports = await make_run(data)
     try:
         client = await Client.connect(f"127.0.0.1:{ports.temporal}")
         description = await client.get_workflow_handle(job_id).describe()
@@ -90,7 +70,7 @@ async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_pa
 
 async def test_killed_launcher_takes_its_processes_with_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    proc = await launch(Ports().env(data))
+    proc, _ = await make_run(data)
     await proc.kill()  # SIGKILL: no chance to clean up
     assert await wait_until_gone(f"FANOUT_DATA_DIR={data}", timeout=15) == []
 
@@ -99,7 +79,7 @@ async def test_external_temporal_address_starts_no_server(
     tmp_path: Path, dev_env: WorkflowEnvironment
 ) -> None:
     data, target = tmp_path / "data", dev_env.client.service_client.config.target_host
-    proc = await launch(Ports().env(data, FANOUT_TEMPORAL_ADDRESS=target))
+    proc, _ = await make_run(data, FANOUT_TEMPORAL_ADDRESS=target)
     try:
         assert f"Temporal                  {target} (namespace default, external server)" in (
             proc.output
@@ -113,7 +93,7 @@ async def test_external_temporal_address_starts_no_server(
 
 
 async def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
-    ports = Ports()
+    ports = Ports.free()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", ports.web))
         busy.listen()

@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from nicegui.testing import User
+from nicegui.testing.general_fixtures import get_path_to_main_file
+from nicegui.testing.user_simulation import user_simulation
 from temporalio.testing import WorkflowEnvironment
 
 import worker
 from fanout.settings import Settings
-from tests.conftest import unique
+from tests.conftest import clean_settings, unique
+from tests.ui import app_settings
 from tests.web.conftest import KEYS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
-def ui_settings(dev_env: WorkflowEnvironment) -> Iterator[Settings]:
-    """FANOUT_* for the app that tests/ui/app_main.py builds (the user fixture loads it)."""
-    values = {
-        "FANOUT_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "FANOUT_TASK_QUEUE": unique("ui"),
-        "FANOUT_API_KEYS": ",".join(f"{user}:{key}" for user, key in KEYS.items()),
-        "FANOUT_HUB_LIVE_DETAILS_S": "0.1",
-        "FANOUT_SESSION_SECRET": "test-session-secret",
-    }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    yield Settings()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+def ui_settings(dev_env: WorkflowEnvironment) -> Settings:
+    return clean_settings(
+        temporal_address=dev_env.client.service_client.config.target_host,
+        task_queue=unique("ui"),
+        api_keys=",".join(f"{user}:{key}" for user, key in KEYS.items()),
+        hub_live_details_s=0.1,
+        session_secret="test-session-secret",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +40,23 @@ async def ui_worker(dev_env: WorkflowEnvironment, ui_settings: Settings) -> Asyn
     yield
     for w in workers:
         await w.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def user(
+    ui_settings: Settings, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> AsyncIterator[User]:
+    """NiceGUI's simulated browser (its own `user` fixture, with the test's settings handed to
+    tests/ui/app_main.py instead of through the environment)."""
+    app_settings.current = ui_settings
+    try:
+        async with user_simulation(main_file=get_path_to_main_file(request)) as user:
+            yield user
+            errors = [r for r in caplog.get_records("call") if r.levelname == "ERROR"]
+            if errors:
+                pytest.fail(f"There were unexpected ERROR logs: {errors}", pytrace=False)
+    finally:
+        app_settings.current = None
 
 
 @pytest.fixture

@@ -16,8 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker
 from fanout.settings import Settings
-from tests.conftest import free_port, unique
+from tests.conftest import clean_settings, unique
+from tests.processes import WORKDIR, bound_socket
 from web.factory import create_app
+
+# What http.fetch may reach in tests: this machine, by these names only (nothing is resolved).
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
+FILES_ROOT = WORKDIR / "files"
 
 KEYS = {
     "alice": "alice-key-0123456789",
@@ -44,10 +49,11 @@ class Api:
 
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Run `app` with uvicorn in this event loop, on a free port."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
+    """Run `app` with uvicorn in this event loop, on a socket bound to a free port."""
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
@@ -57,6 +63,7 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 def api_settings(target: str, **overrides: Any) -> Settings:
@@ -69,8 +76,11 @@ def api_settings(target: str, **overrides: Any) -> Settings:
         "hub_live_details_s": 0.1,
         "max_actions_per_job": 500,
         "http_allow_private": True,
+        "http_allowed_hosts": LOOPBACK_HOSTS,
+        "files_root": FILES_ROOT,
     }
-    return Settings(**(values | overrides))
+    FILES_ROOT.mkdir(exist_ok=True)
+    return clean_settings(**(values | overrides))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from fanout.settings import Settings
+from tests.conftest import clean_settings
 from tests.web.conftest import KEYS, Api
 from web.auth import ApiKeys, InvalidKeyEntry
 
@@ -90,7 +90,7 @@ def test_keys_from_env_file_and_dev_token(tmp_path: Path) -> None:
     keys_file = tmp_path / "keys"
     keys_file.write_text("# team\ncarol:carol-key-0123456789\n\nops:ops-key-0123456789ab:admin\n")
     keys = ApiKeys.from_settings(
-        Settings(
+        clean_settings(
             api_keys="alice:alice-key-0123456789",
             api_keys_file=keys_file,
             dev_token="dev-token-0123456789",
@@ -120,11 +120,11 @@ def test_malformed_key_entries_are_refused_without_echoing_the_key(
     entry: str, message: str
 ) -> None:
     with pytest.raises(InvalidKeyEntry, match=message) as refused:
-        ApiKeys.from_settings(Settings(api_keys=entry))
+        ApiKeys.from_settings(clean_settings(api_keys=entry))
     assert "alice-key" not in str(refused.value)
     assert "short" not in str(refused.value)
 
 
 def test_the_dev_token_follows_the_key_rules() -> None:
     with pytest.raises(InvalidKeyEntry, match=r"FANOUT_DEV_TOKEN.*at least 16 characters"):
-        ApiKeys.from_settings(Settings(dev_token="short"))
+        ApiKeys.from_settings(clean_settings(dev_token="short"))

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import connect as ws_connect
 
 import worker
-from fanout.settings import settings
+from tests.conftest import unique
 from tests.web.conftest import KEYS, Api, api_settings, assert_refused, serve
 from web import status_hub
 from web.factory import create_app
@@ -211,23 +210,23 @@ async def test_cancel_keeps_finished_results_and_twice_is_409(api: Api) -> None:
 
 
 async def test_retry_reruns_only_what_did_not_complete(
-    api: Api, dev_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: Api, dev_env: WorkflowEnvironment
 ) -> None:
-    monkeypatch.setattr(settings, "files_root", tmp_path)
+    later = f"{unique('later')}.txt"
     body = {
         "actions": [
             {"name": "stats", **QUICK},
-            {"name": "hash", "type": "file.sha256", "params": {"path": "later.txt"}},
+            {"name": "hash", "type": "file.sha256", "params": {"path": later}},
         ]
     }
     async with api.client() as http:
         job_id = await create(http, body)
         failed = await wait_for(http, job_id, "FAILED")
-        assert "No file at 'later.txt'" in failed["actions"][1]["error"]
+        assert f"No file at {later!r}" in failed["actions"][1]["error"]
+        # The file appears only now: the retry can succeed only if it really runs again.
+        (api.settings.resolved_files_root / later).write_text("now here")
         running_retry = await http.post(f"/api/jobs/{job_id}/retry")
         assert running_retry.status_code == 202
-        # The file appears only now: the retry can succeed only if it really runs again.
-        (tmp_path / "later.txt").write_text("now here")
         done = await wait_for(http, job_id, "COMPLETED")
         assert done["actions"][0] == failed["actions"][0]  # kept as it was, not re-run
         assert done["actions"][1]["status"] == "COMPLETED"
@@ -509,11 +508,8 @@ async def test_chunked_bodies_over_the_limit_are_413_too(api: Api) -> None:
     assert "larger than 1048576 bytes" in response.json()["detail"]
 
 
-async def test_an_idempotency_key_still_means_the_job_after_a_retry(
-    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(settings, "files_root", tmp_path)
-    body = {"actions": [{"type": "file.sha256", "params": {"path": "missing.txt"}}]}
+async def test_an_idempotency_key_still_means_the_job_after_a_retry(api: Api) -> None:
+    body = {"actions": [{"type": "file.sha256", "params": {"path": f"{unique('gone')}.txt"}}]}
     headers = {"Idempotency-Key": "retry-then-repeat"}
     async with api.client() as http:
         job_id = (await http.post("/api/jobs", json=body, headers=headers)).json()["job_id"]

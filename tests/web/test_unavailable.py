@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
 from tests.web.conftest import KEYS, api_settings, serve
 from web.factory import create_app
 
@@ -16,11 +16,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def down_url() -> AsyncIterator[str]:
-    app = create_app(
-        api_settings(f"127.0.0.1:{free_port()}"), dashboard=False
-    )  # nothing listens there
-    async with serve(app) as url:
-        yield url
+    with socket.socket() as nothing:  # bound but never listening: Temporal "is down" there
+        nothing.bind(("127.0.0.1", 0))
+        app = create_app(api_settings(f"127.0.0.1:{nothing.getsockname()[1]}"), dashboard=False)
+        async with serve(app) as url:
+            yield url
 
 
 @pytest.mark.parametrize(

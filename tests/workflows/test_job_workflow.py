@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import registry
-from tests.conftest import unique
+from tests.conftest import clean_settings, unique
 from worker import WORKFLOWS
 from workflows.contract import (
     ActionInput,
@@ -26,7 +26,7 @@ from workflows.contract import (
     Status,
 )
 
-REAL = {d.type: d.temporal_activity for d in registry.all_definitions()}
+REAL = {d.type: d.activity(clean_settings()) for d in registry.all_definitions()}
 
 
 class FakeSleep:

@@ -1,0 +1,1 @@
+"""The tests' network guard (see sitecustomize.py)."""
