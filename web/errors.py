@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError
 
 from web.schemas import Problem, ValidationProblem
@@ -17,6 +20,14 @@ from web.validation import readable
 
 RETRY_AFTER_S = 5
 log = logging.getLogger("fanout.web")
+# FastAPI answers 400 with this when a body is not even text (not UTF-8): as JSON that cannot
+# be decoded, it is a 422 like any other invalid JSON.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+_NOT_JSON = {
+    "type": "json_invalid",
+    "loc": ["body"],
+    "msg": "The request body is not valid JSON (it is not UTF-8 text)",
+}
 
 
 Responses = dict[int | str, dict[str, Any]]
@@ -26,6 +37,10 @@ COMMON_RESPONSES: Responses = {
     422: {
         "model": ValidationProblem,
         "description": "The request is invalid; `errors` says where.",
+    },
+    502: {
+        "model": Problem,
+        "description": "Temporal refused the call (e.g. a namespace it lacks).",
     },
     503: {"model": Problem, "description": "Temporal is unreachable; retry after `Retry-After`."},
 }
@@ -50,14 +65,29 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = readable(list(exc.errors()))
-        sentences = [f"{_where(e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in errors]
-        detail = "; ".join(sentences[:3])
-        if len(sentences) > 3:
-            detail += f" (and {len(sentences) - 3} more)"
+        parts = [f"{_where(e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in errors]
+        detail = "; ".join(p.rstrip(".") for p in parts[:3])
+        if len(parts) > 3:
+            detail += f" (and {len(parts) - 3} more)"
         return JSONResponse(
-            {"detail": detail or "The request is invalid.", "errors": errors},
+            {"detail": f"{detail}." if detail else "The request is invalid.", "errors": errors},
             status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own answers (no such route, method not allowed) said as sentences."""
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _UNPARSABLE_BODY:
+            return await invalid_request(request, RequestValidationError([_NOT_JSON]))
+        detail, headers = exc.detail, exc.headers
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            # Starlette names the methods of the first route on the path only.
+            allowed = ", ".join(_methods_on(request))
+            detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
+            headers = {**(headers or {}), "Allow": allowed}
+        elif detail == HTTPStatus(exc.status_code).phrase:
+            detail = _plain_answer(request, exc)
+        return JSONResponse({"detail": detail}, exc.status_code, headers=headers)
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_down(request: Request, exc: TemporalUnavailable) -> JSONResponse:
@@ -67,8 +97,12 @@ def install(app: FastAPI) -> None:
     async def temporal_error(request: Request, exc: RPCError) -> JSONResponse:
         if (unavailable := unavailable_error(exc)) is not None:
             return _unavailable(unavailable)
+        log.warning("Temporal refused %s %s: %s", request.method, request.url.path, exc.message)
         return JSONResponse(
-            {"detail": f"Temporal refused the request: {exc.message}"},
+            {
+                "detail": f"Temporal refused the request ({exc.message.rstrip('.')}); "
+                "an operator can check Fanout's Temporal settings."
+            },
             status.HTTP_502_BAD_GATEWAY,
         )
 
@@ -100,6 +134,22 @@ def _unavailable(exc: TemporalUnavailable) -> JSONResponse:
         status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
+
+
+def _plain_answer(request: Request, exc: HTTPException) -> str:
+    if exc.status_code == status.HTTP_404_NOT_FOUND:
+        return f"There is no {request.url.path} here; the API's routes are listed at /docs."
+    return f"The request could not be handled: {HTTPStatus(exc.status_code).phrase}."
+
+
+def _methods_on(request: Request) -> list[str]:
+    """The methods some route answers on this path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 def _where(loc: list[str | int]) -> str:

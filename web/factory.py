@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fanout.settings import Settings, settings
-from web import errors
+from web import errors, openapi
 from web.auth import ApiKeys
 from web.body_limit import BodyLimit
 from web.metrics import Metrics, RequestTimer
@@ -59,6 +59,7 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     app.state.api_keys = api_keys
     app.state.metrics = metrics
     errors.install(app)
+    openapi.install(app)
     for module in (jobs, streams, actions, health):
         app.include_router(module.router)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)

@@ -118,6 +118,14 @@ def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
     return None
 
 
+def workflow_missing(err: RPCError) -> bool:
+    """Temporal has no such workflow (NOT_FOUND is also what an unknown namespace gets: that
+    is a setting to fix, not a job that does not exist)."""
+    return err.status == RPCStatusCode.NOT_FOUND and not any(
+        "NamespaceNotFound" in detail.type_url for detail in err.grpc_status.details
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the hub knows of one job at one moment."""
@@ -523,7 +531,7 @@ class StatusHub:
         try:
             return await self._call("describes", lambda: handle.describe(rpc_timeout=self._timeout))
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+            if workflow_missing(err):
                 self._latest.pop(job_id, None)
                 raise JobNotFound(job_id) from None
             raise

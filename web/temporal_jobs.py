@@ -13,12 +13,18 @@ from datetime import datetime, timedelta
 from temporalio.client import Client, WorkflowExecution
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.auth import User
 from web.schemas import JobSummary
-from web.status_hub import Snapshot, StatusHub, TemporalUnavailable, unavailable_error
+from web.status_hub import (
+    Snapshot,
+    StatusHub,
+    TemporalUnavailable,
+    unavailable_error,
+    workflow_missing,
+)
 from workflows import search_attributes as sa
 from workflows.compact import unpack
 from workflows.contract import JobRequest, JobSpec, Resume, Status
@@ -86,7 +92,7 @@ class JobOperations:
         try:
             await self._client.get_workflow_handle(job_id).cancel(rpc_timeout=self._timeout)
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
+            if not workflow_missing(err):
                 raise
             raise Conflict(f"Job {job_id} already ended; nothing to cancel.") from None
         self._hub.forget(job_id)

@@ -72,9 +72,17 @@ def readable(errors: list[Any]) -> list[dict[str, Any]]:
         if loc and loc[0] in ("body", "query", "path", "header"):  # where FastAPI found it
             loc = loc[1:]
         msg, kind = error.get("msg", "invalid"), error.get("type", "value_error")
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = error.get("ctx") or {}
+        if kind == "json_invalid" and loc:  # loc: [position in the body]
+            msg = f"The request body is not valid JSON (at character {loc[0]}: {ctx.get('error')})"
+            loc = []
+        elif not loc and kind == "missing":
+            msg = "The request needs a JSON body"
+        elif not loc and kind in ("model_attributes_type", "dict_type", "model_type"):
+            msg = "The request body must be a JSON object"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
             loc.append("type")
-            tag = (error.get("ctx") or {}).get("tag")
+            tag = ctx.get("tag")
             msg = (
                 f"Unknown action type {tag!r}; valid types: {', '.join(KNOWN_TYPES)}."
                 if kind == "union_tag_invalid"

@@ -45,7 +45,9 @@ def routes(job_ids: list[str]) -> list[tuple[str, str]]:
 
 
 async def closes_1013(url: str) -> bool:
-    async with ws_connect(url, additional_headers={"Authorization": f"Bearer {KEYS['alice']}"}) as ws:
+    async with ws_connect(
+        url, additional_headers={"Authorization": f"Bearer {KEYS['alice']}"}
+    ) as ws:
         try:
             await asyncio.wait_for(ws.recv(), 15)
         except ConnectionClosed as closed:

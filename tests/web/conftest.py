@@ -94,11 +94,33 @@ async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[Api]:
         yield Api(url, app, config)
 
 
+def is_sentence(text: object) -> bool:
+    """One line a person can read: some words, ending like a sentence; no traceback, no repr."""
+    return (
+        isinstance(text, str)
+        and "\n" not in text
+        and len(text.split()) >= 3
+        and text.rstrip()[-1:] in (".", "?", "!")
+        and not any(leak in text for leak in ("Traceback", "object at 0x", "Error(", "{'"))
+    )
+
+
+def assert_explains(status: int, body: Any) -> None:
+    """An error answer as README promises it: JSON `{"detail": "<a sentence>"}`, and for a 422
+    also `errors`, each with where (`loc`) and what (`msg`)."""
+    assert isinstance(body, dict), (status, body)
+    assert is_sentence(body.get("detail")), (status, body)
+    if status == 422:
+        assert body["errors"], body
+        assert all({"loc", "msg", "type"} <= set(e) for e in body["errors"]), body
+
+
 async def assert_refused(api: Api, body: dict[str, Any], loc: list[Any], message: str) -> None:
     """POST /api/jobs answers 422, naming where the problem is (`loc`) and what it is."""
     async with api.client() as http:
         response = await http.post("/api/jobs", json=body)
     assert response.status_code == 422, response.text
     problem = response.json()
+    assert_explains(422, problem)
     assert loc in [e["loc"] for e in problem["errors"]], problem
     assert message in problem["detail"], problem["detail"]

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 ROUTES = [
     ("GET", "/api/jobs/{id}"),
+    ("GET", "/api/jobs/{id}/actions/demo.sleep%231"),
     ("POST", "/api/jobs/{id}/cancel"),
     ("POST", "/api/jobs/{id}/retry"),
     ("GET", "/api/jobs/{id}/events"),

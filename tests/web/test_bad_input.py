@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Api, assert_refused
+from tests.web.conftest import Api, assert_explains, assert_refused
 
 pytestmark = pytest.mark.integration
 
@@ -54,25 +54,48 @@ async def test_invalid_requests_are_refused_with_where_and_why(
 
 
 @pytest.mark.parametrize(
-    ("content", "content_type"),
+    ("content", "content_type", "says"),
     [
-        (b"", "application/json"),
-        (b"null", "application/json"),
-        (b"[1, 2]", "application/json"),
-        (b'{"actions": [}', "application/json"),
-        (b"\xff\xfe not utf-8", "application/json"),
-        (b"actions=1", "application/x-www-form-urlencoded"),
+        (b"", "application/json", "The request needs a JSON body."),
+        (b"null", "application/json", "The request body must be a JSON object."),
+        (b"[1, 2]", "application/json", "The request body must be a JSON object."),
+        (b'{"actions": [}', "application/json",
+         "The request body is not valid JSON (at character 13: Expecting value)."),
+        (b"\xff\xfe not utf-8", "application/json", "The request body is not valid JSON"),
+        (b"7\xff\xfe", "application/json",
+         "The request body is not valid JSON (it is not UTF-8 text)."),  # was a bare 400
+        (b"\x00", "application/json", "The request body is not valid JSON (at character 0"),
+        (b"actions=1", "application/x-www-form-urlencoded",
+         "The request body must be a JSON object."),
     ],
-)
-async def test_bodies_that_are_not_a_json_object_get_422(
-    api: Api, content: bytes, content_type: str
+)  # fmt: skip
+async def test_bodies_that_are_not_a_json_object_get_422_saying_so(
+    api: Api, content: bytes, content_type: str, says: str
 ) -> None:
     async with api.client() as http:
         response = await http.post(
             "/api/jobs", content=content, headers={"Content-Type": content_type}
         )
-    assert response.status_code == 422
-    assert response.json()["detail"]
+    assert response.status_code == 422, response.text
+    assert_explains(422, response.json())
+    assert response.json()["detail"].startswith(says), response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code", "says"),
+    [
+        ("GET", "/api/nothing-here", 404,
+         "There is no /api/nothing-here here; the API's routes are listed at /docs."),
+        ("DELETE", "/api/jobs", 405, "DELETE is not allowed on /api/jobs; use GET, POST."),
+        ("PUT", "/api/actions", 405, "PUT is not allowed on /api/actions; use GET."),
+    ],
+)  # fmt: skip
+async def test_unknown_routes_and_methods_are_explained(
+    api: Api, method: str, path: str, code: int, says: str
+) -> None:
+    async with api.client() as http:
+        response = await http.request(method, path)
+    assert (response.status_code, response.json()) == (code, {"detail": says})
 
 
 @pytest.mark.parametrize(
@@ -91,6 +114,7 @@ async def test_bad_query_parameters_get_422(api: Api, path: str, params: dict[st
         job_id = (await http.post("/api/jobs", json=body)).json()["job_id"]
         response = await http.get(path.format(job=job_id), params=params)
     assert response.status_code == 422, response.text
+    assert_explains(422, response.json())
     assert next(iter(params)) in response.json()["detail"]
 
 

@@ -110,6 +110,21 @@ async def ws_messages(url: str) -> list[dict[str, Any]]:
     return messages
 
 
+async def test_websocket_resumes_after_last_event_id_without_replaying(api: Api) -> None:
+    job_id = await start(api)
+    ws_url = api.url.replace("http", "ws") + f"/api/jobs/{job_id}/ws"
+    async with connect(
+        ws_url, additional_headers={"Authorization": f"Bearer {KEYS['alice']}"}
+    ) as ws:
+        first = json.loads(await ws.recv())
+    resumed = await asyncio.wait_for(ws_messages(f"{ws_url}?last_event_id={first['version']}"), 30)
+    assert resumed
+    assert all(m["version"] > first["version"] for m in resumed)
+    assert resumed[-1]["status"] == "COMPLETED"
+    after_the_end = f"{ws_url}?last_event_id={resumed[-1]['version']}"
+    assert await asyncio.wait_for(ws_messages(after_the_end), 10) == []  # closes 1000 at once
+
+
 async def test_fifty_viewers_share_one_poller(api: Api) -> None:
     """A web app of its own (the session's worker runs the job): its hub's counts are this
     test's alone."""

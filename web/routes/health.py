@@ -9,10 +9,12 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from web.deps import get_settings
 from web.errors import RETRY_AFTER_S
 from web.schemas import Problem, Readiness
+from web.status_hub import unavailable_error
 
 router = APIRouter(tags=["health"])
 
@@ -39,6 +41,10 @@ async def readyz(request: Request, response: Response) -> Readiness | Problem:
             ),
             timeout=timedelta(seconds=2),
         )
+    except RPCError as err:
+        if unavailable_error(err) is None:  # it answers, and refuses: a setting to fix
+            return _not_ready(response, f"Temporal refused: {err.message.rstrip('.')}.")
+        return _not_ready(response, f"Temporal at {settings.temporal_target} does not answer.")
     except Exception:
         return _not_ready(response, f"Temporal at {settings.temporal_target} does not answer.")
     recent = datetime.now(UTC) - POLLER_SEEN_WITHIN

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import HTTPConnection
+from temporalio.service import RPCError
 
 from web.auth import ApiKeys
 from web.deps import Hub, JobId, VisibleJob
@@ -22,7 +23,8 @@ from web.status_hub import JobNotFound, StatusHub, TemporalUnavailable
 router = APIRouter(prefix="/api/jobs", tags=["streams"])
 
 RECONNECT_MS = 2000
-CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TRY_LATER = 4401, 4404, 1013
+CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND = 4401, 4404
+CLOSE_BAD_INPUT, CLOSE_REFUSED, CLOSE_TRY_LATER = 1008, 1011, 1013
 
 
 @dataclass(frozen=True)
@@ -96,27 +98,36 @@ async def job_events(
 async def job_socket(
     websocket: WebSocket,
     job_id: str,
-    last_event_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[
+        str | None, Query(description="Resume: only states newer than this `version` are sent.")
+    ] = None,
 ) -> None:
     """The same messages as the SSE stream (the job as JSON), one per change; closes with
-    1000 after the final state, 4401 without a valid key, 4404 for an unknown job."""
+    1000 after the final state, 4401 without a valid key, 4404 for an unknown job, 1008 for a
+    `last_event_id` that is not a version, 1013 while Temporal is unreachable."""
     keys: ApiKeys = websocket.app.state.api_keys
     hub: StatusHub = websocket.app.state.hub
-    await websocket.accept()
+    await websocket.accept()  # then every refusal can say why (a browser sees no HTTP status)
     user = keys.user_for_header(websocket.headers.get("authorization"))
     if user is None:
         await websocket.close(CLOSE_UNAUTHORIZED, "Send 'Authorization: Bearer <key>'.")
+        return
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    if last_event_id is not None and after is None:
+        await websocket.close(CLOSE_BAD_INPUT, "last_event_id must be a version: 0, 1, 2 ...")
         return
     try:
         first = await hub.snapshot(job_id)
         if not user.may_see(first.owner):
             raise JobNotFound(job_id)
         with open_stream(websocket, "websocket"):
-            await _send_until_closed(websocket, changes(hub, job_id, last_event_id))
+            await _send_until_closed(websocket, changes(hub, job_id, after))
     except JobNotFound:
         await websocket.close(CLOSE_NOT_FOUND, f"Job {job_id!r} not found.")
     except TemporalUnavailable:
         await websocket.close(CLOSE_TRY_LATER, "Temporal is unreachable; try again shortly.")
+    except RPCError as err:  # Temporal answers, and refuses (e.g. a namespace it lacks)
+        await websocket.close(CLOSE_REFUSED, f"Temporal refused: {err.message}"[:120])
     except WebSocketDisconnect:
         pass
     else:
