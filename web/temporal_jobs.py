@@ -87,6 +87,11 @@ class JobOperations:
         return job_id
 
     async def cancel(self, job_id: str, snapshot: Snapshot) -> None:
+        """Cancel a running job; a job that ended first (whatever the caller saw) is a Conflict.
+
+        Temporal accepts a cancel request for a run that has just completed, silently: the job's
+        outcome, read after the request, tells whether it came in time.
+        """
         if snapshot.finished or snapshot.view.status.finished:
             raise Conflict(f"Job {job_id} already ended {snapshot.view.status}; nothing to cancel.")
         try:
@@ -96,6 +101,9 @@ class JobOperations:
                 raise
             raise Conflict(f"Job {job_id} already ended; nothing to cancel.") from None
         self._hub.forget(job_id)
+        after = await self._hub.snapshot(job_id)
+        if after.finished and after.view.status is not Status.CANCELLED:
+            raise Conflict(f"Job {job_id} already ended {after.view.status}; nothing to cancel.")
 
     async def retry(self, job_id: str, snapshot: Snapshot) -> None:
         """Run again, as a new run of the same job, only the actions that did not complete."""

@@ -240,11 +240,13 @@ class JobWorkflow:
                 )
             except ChildWorkflowError as err:
                 # Terminated or broken: its unfinished actions cannot finish any more.
+                error = (
+                    f"Its batch workflow {self._batches[batch].workflow_id} ended first "
+                    f"({err.cause}); its history in the Temporal Web UI says why."
+                )
                 for index in indexes:
                     if not self._actions[index].status.finished:
-                        self._runner.set(
-                            index, Status.FAILED, error=f"Its batch workflow ended: {err.cause}"
-                        )
+                        self._runner.set(index, Status.FAILED, error=error)
                 return
             self.batch_progress(updates)
 

@@ -112,6 +112,35 @@ async def test_cancelling_a_big_job_keeps_what_finished(
     assert all(b.status and b.status.name != "RUNNING" for b in batches)
 
 
+async def test_a_terminated_batch_fails_its_unfinished_actions_and_keeps_the_rest(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeSleep()
+    request = {"actions": [*many(200, seconds=0), *many(50, seconds=60)]}
+    async with job_worker(dev_env, [fake.activity()]) as queue:
+        handle = await start(dev_env.client, queue, request)
+        running = await wait_for_status(
+            handle, lambda s: s.progress.completed == 200 and s.progress.running == 50
+        )
+        second = dev_env.client.get_workflow_handle(running.batches[1].workflow_id)
+        await second.terminate("an operator stopped this batch")
+        final: JobStatus = await asyncio.wait_for(handle.result(), 60)
+        failed = await handle.query(
+            "status", StatusPage(status=Status.FAILED, limit=1000), result_type=JobStatus
+        )
+    assert final.status is Status.FAILED
+    assert (final.progress.completed, final.progress.failed) == (200, 50)
+    assert final.progress.pending == final.progress.running == 0
+    assert len(failed.actions) == 50
+    assert {a.name for a in failed.actions} == {f"demo.sleep#{n}" for n in range(201, 251)}
+    said = (
+        f"Its batch workflow {running.batches[1].workflow_id} ended first (Terminated); "
+        "its history in the Temporal Web UI says why."
+    )
+    assert {a.error for a in failed.actions} == {said}
+    assert all(a.finished_at for a in failed.actions)
+
+
 async def test_fail_fast_across_batches(dev_env: WorkflowEnvironment) -> None:
     fake = FakeSleep()
     request = {

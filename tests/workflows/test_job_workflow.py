@@ -383,3 +383,53 @@ async def test_fail_fast_before_the_others_started_ends_failed_with_all_cancelle
         Status.FAILED, Status.CANCELLED, Status.CANCELLED
     ]  # fmt: skip
     assert status.progress.pending == status.progress.running == 0
+
+
+async def test_a_long_error_is_cut_at_2000_characters_saying_how_long_it_was(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    @activity.defn(name="text.stats")
+    async def verbose(action: ActionInput) -> ActionOutcome:
+        raise ApplicationError("x" * 5000, {"attempt": 1}, type="Verbose", non_retryable=True)
+
+    request = {"actions": [{"type": "text.stats", "params": {"text": "a"}}]}
+    status = await run_job(time_skipping_env, request, [verbose])
+    (action,) = status.actions
+    assert action.status is Status.FAILED
+    assert action.error == "x" * 2000 + "… (5000 characters in all)"
+
+
+@pytest.mark.parametrize(
+    ("params", "timeout_s", "says"),
+    [
+        # Each attempt may run 1 s; this one would take 30.
+        ({"seconds": 30, "heartbeat": True}, 1,
+         "An attempt ran longer than its timeout; no attempts left."),
+        # demo.sleep must heartbeat within 10 s; this one never does.
+        ({"seconds": 30, "heartbeat": False}, None,
+         "The action stopped reporting progress (its worker may have died); no attempts left."),
+    ],
+)  # fmt: skip
+async def test_timeouts_are_explained(
+    time_skipping_env: WorkflowEnvironment,
+    params: dict[str, Any],
+    timeout_s: float | None,
+    says: str,
+) -> None:
+    @activity.defn(name="demo.sleep")
+    async def slow(action: ActionInput) -> ActionOutcome:
+        deadline = asyncio.get_running_loop().time() + action.params["seconds"]
+        while asyncio.get_running_loop().time() < deadline:
+            if action.params["heartbeat"]:
+                activity.heartbeat({"percent": 0})
+            await asyncio.sleep(0.1)
+        return ActionOutcome(result=None, attempt=1)
+
+    spec: dict[str, Any] = {"type": "demo.sleep", "params": params, "retry": {"max_attempts": 1}}
+    if timeout_s is not None:
+        spec["timeout_s"] = timeout_s
+    started = asyncio.get_running_loop().time()
+    status = await run_job(time_skipping_env, {"actions": [spec]}, [slow])
+    (action,) = status.actions
+    assert (action.status, action.error) == (Status.FAILED, says)
+    assert asyncio.get_running_loop().time() - started < 20  # not the 30 s it would take
