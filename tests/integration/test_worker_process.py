@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import unique
+from tests.conftest import TEMPORAL_CLI, unique
 from tests.processes import Proc, clean_env
 from workflows.contract import JobStatus, Status
 
@@ -156,3 +157,68 @@ async def _answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
     await writer.drain()
     writer.close()
+
+
+@pytest.fixture(scope="module")
+async def bare_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server whose namespace has none of Fanout's search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_CLI), dev_server_log_level="error"
+    )
+    async with env:
+        yield env
+
+
+async def test_worker_refuses_a_namespace_without_the_search_attributes(
+    bare_server: WorkflowEnvironment,
+) -> None:
+    proc = await Proc.python("worker.py", env=worker_env(bare_server, unique("bare")))
+    assert await proc.exit_code() == 1
+    assert proc.lines[-1] == (
+        "Namespace 'default' lacks the search attributes JobStatus=Keyword, JobOwner=Keyword, "
+        "JobActionCount=Int, JobProgress=Int. Register each with: temporal operator "
+        "search-attribute create --name JobStatus --type Keyword --name JobOwner --type Keyword "
+        "--name JobActionCount --type Int --name JobProgress --type Int"
+    )
+    assert "Traceback" not in proc.output
+
+
+async def test_a_worker_without_workflows_serves_only_actions(
+    bare_server: WorkflowEnvironment,
+) -> None:
+    """Actions need no search attributes: such a worker starts where a job worker would not."""
+    queue = unique("actions-only")
+    proc = await Proc.python("worker.py", "--no-workflows", env=worker_env(bare_server, queue))
+    try:
+        await proc.wait_for_line(f"Serving task queue {queue}-http ", timeout=30)
+        served = [line for line in proc.lines if "Serving task queue" in line]
+        assert len(served) == 2
+        assert served[0].endswith(f"Serving task queue {queue} on "
+                                  f"{bare_server.client.service_client.config.target_host}: "
+                                  "demo.sleep, file.sha256, text.stats")  # fmt: skip
+        assert served[1].endswith(": http.fetch")
+        assert "JobWorkflow" not in proc.output
+    finally:
+        assert await proc.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "listed"),
+    [
+        ((), ["demo.sleep", "file.sha256", "http.fetch", "text.stats"]),
+        (("--actions", "http.*"), ["http.fetch"]),
+        (("--exclude", "http.*", "--exclude", "demo.*"), ["file.sha256", "text.stats"]),
+    ],
+)
+async def test_list_actions_says_what_would_be_served_and_where(
+    args: tuple[str, ...], listed: list[str]
+) -> None:
+    """It needs no Temporal: nothing listens at the address it is given."""
+    env = clean_env(FANOUT_TASK_QUEUE="jobs-q", FANOUT_TEMPORAL_ADDRESS="127.0.0.1:9")
+    proc = await Proc.python("worker.py", "--list-actions", *args, env=env)
+    assert await proc.exit_code() == 0, proc.output
+    rows = [line.split(None, 2) for line in proc.lines]
+    assert [row[0] for row in rows] == listed
+    queues = {row[0]: row[1] for row in rows}
+    assert all(q == ("jobs-q-http" if t == "http.fetch" else "jobs-q") for t, q in queues.items())
+    assert all(len(row) == 3 and row[2] for row in rows)  # each with its description

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN
+from tests.conftest import BIN, unique
 from tests.processes import Proc, clean_env
+from tests.stack import Stack
 from tests.web.conftest import KEYS, Api
 
 pytestmark = pytest.mark.integration
 
 
-async def fanout(api: Api, *args: str, token: str = KEYS["alice"]) -> Proc:
-    env = clean_env(FANOUT_URL=api.url, FANOUT_TOKEN=token, COLUMNS="200")
-    proc = await Proc.start([str(BIN / "fanout"), *args], env)
+async def fanout(
+    api: Api | str, *args: str, token: str = KEYS["alice"], stdin: bytes | None = None
+) -> Proc:
+    """`fanout <args>` against the API (or a URL), finished."""
+    url = api if isinstance(api, str) else api.url
+    env = clean_env(FANOUT_URL=url, FANOUT_TOKEN=token, COLUMNS="200")
+    proc = await Proc.start([str(BIN / "fanout"), *args], env, stdin=stdin)
     await proc.exit_code(60)
     return proc
 
@@ -72,3 +78,70 @@ async def test_api_errors_are_one_line_and_exit_4(api: Api) -> None:
     assert bad_type.process.returncode == 4
     assert "Unknown action type 'demo.slep'" in bad_type.output
     assert "Traceback" not in bad_type.output + bad_key.output
+
+
+async def test_actions_lists_each_type_with_its_params(api: Api) -> None:
+    proc = await fanout(api, "actions")
+    assert proc.process.returncode == 0, proc.output
+    rows = {line.split()[1]: line for line in proc.lines if line.startswith("│ ")}
+    assert set(rows) == {"demo.sleep", "file.sha256", "http.fetch", "text.stats"}
+    assert "seconds, fail_first_attempts, fail_permanently, fail_until" in rows["demo.sleep"]
+    assert "url, timeout_s" in rows["http.fetch"]
+
+
+async def test_an_unreachable_url_is_one_line_and_exit_4() -> None:
+    with socket.socket() as nothing:  # bound, never listening
+        nothing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{nothing.getsockname()[1]}"
+        proc = await fanout(url, "list")
+    assert proc.process.returncode == 4
+    (line,) = proc.lines
+    assert line.startswith(f"error: cannot reach {url}: ")
+    assert "Traceback" not in proc.output
+
+
+async def test_the_same_idempotency_key_is_the_same_job(api: Api) -> None:
+    args = ("submit", "-a", 'text.stats:{"text": "once"}', "--idempotency-key", unique("cli"))
+    first, second = await fanout(api, *args), await fanout(api, *args)
+    assert (first.process.returncode, second.process.returncode) == (0, 0)
+    assert first.lines == second.lines
+    assert first.lines[0].startswith("job-")
+
+
+async def test_a_request_from_stdin(api: Api) -> None:
+    request = {"actions": [{"name": "piped", "type": "text.stats", "params": {"text": "a b c"}}]}
+    proc = await fanout(api, "submit", "--file", "-", "--watch", stdin=json.dumps(request).encode())
+    assert proc.process.returncode == 0, proc.output
+    status = await fanout(api, "status", proc.lines[0], "--json")
+    (action,) = json.loads(status.output)["actions"]
+    assert (action["name"], action["result"]["words"]) == ("piped", 3)
+
+
+async def test_fail_fast_cancels_the_rest_and_exits_1(api: Api) -> None:
+    proc = await fanout(
+        api, "submit", "-a", 'demo.sleep:{"seconds": 0.5, "fail_permanently": true}',
+        "-a", 'demo.sleep:{"seconds": 60}', "--fail-fast", "--watch",
+    )  # fmt: skip
+    assert proc.process.returncode == 1, proc.output
+    assert proc.lines[-1] == f"Job {proc.lines[0]} FAILED: 2/2 done, 1 failed, 1 cancelled"
+
+
+async def test_watch_reconnects_after_the_web_app_restarts(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    try:
+        await stack.start_server()
+        await stack.start_worker()
+        await stack.start_web()
+        async with stack.api() as http:
+            body = {"actions": [{"type": "demo.sleep", "params": {"seconds": s}} for s in (1, 5)]}
+            job_id = (await http.post("/api/jobs", json=body)).json()["job_id"]
+        env = clean_env(FANOUT_URL=stack.url, FANOUT_TOKEN=KEYS["alice"])
+        watch = await Proc.start([str(BIN / "fanout"), "watch", job_id], env)
+        await watch.wait_for_line("RUNNING 1/2 done", timeout=20)  # it is following the job
+        await stack.kill(stack.web)
+        await stack.start_web()
+        assert await watch.exit_code(60) == 0, watch.output
+    finally:
+        await stack.stop_all()
+    assert watch.lines[-1] == f"Job {job_id} COMPLETED: 2/2 done"
+    assert "Traceback" not in watch.output
