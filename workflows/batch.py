@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from workflows.compact import pack_changes
     from workflows.contract import (
         ActionState,
         ActionUpdate,
@@ -40,7 +41,7 @@ class JobBatchWorkflow:
         total = len(self._actions)
         self._progress = Progress(total=total, pending=total)
         self._version = 1
-        self._dirty: set[int] = set()
+        self._dirty: dict[int, int] = {}  # changed since reported: index -> version of the change
         self._started = workflow.info().workflow_start_time
         self._runner = ActionRunner(
             request.job_id,
@@ -61,6 +62,8 @@ class JobBatchWorkflow:
         if cancelled:
             workflow.logger.info("Batch %s cancelled", request.batch)
         await self._report()  # everything left, before the job sees this batch end
+        if request.compact_updates:  # the job has every state already
+            return BatchUpdate(batch=request.batch)
         return self._updates(range(len(self._actions)))
 
     @workflow.query(name="status")
@@ -82,7 +85,7 @@ class JobBatchWorkflow:
 
     def _action_changed(self, index: int, state: ActionState) -> None:
         self._version += 1
-        self._dirty.add(index)
+        self._dirty[index] = self._version
 
     async def _report_changes(self) -> None:
         while True:
@@ -98,17 +101,27 @@ class JobBatchWorkflow:
         parent = workflow.info().parent
         if parent is None or not self._dirty:
             return
-        indexes = sorted(self._dirty)
+        sent = dict(self._dirty)
         job = workflow.get_external_workflow_handle(parent.workflow_id, run_id=parent.run_id)
-        await job.signal("batch_progress", self._updates(indexes))
-        self._dirty.difference_update(indexes)  # only once delivered: a cancel may interrupt
+        await job.signal("batch_progress", self._updates(sorted(sent)))
+        # Only once delivered (a cancel may interrupt), and only what did not change meanwhile:
+        # an action that finished while its start was being reported is reported again.
+        # Batches of older jobs forgot such changes, repaired by their final result: their
+        # replays must send what they sent.
+        for index, version in sent.items():
+            if self._dirty.get(index) == version or not self._request.compact_updates:
+                del self._dirty[index]
 
     def _updates(self, indexes: range | list[int]) -> BatchUpdate:
+        request = self._request
+        if request.compact_updates:
+            changed = [(request.indexes[i], self._actions[i]) for i in indexes]
+            return BatchUpdate(batch=request.batch, changes=pack_changes(changed, self._started))
         return BatchUpdate(
-            batch=self._request.batch,
+            batch=request.batch,
             updates=[
                 ActionUpdate(
-                    index=self._request.indexes[i],
+                    index=request.indexes[i],
                     state=self._actions[i].model_copy(update={"result": None}),
                 )
                 for i in indexes

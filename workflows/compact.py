@@ -1,4 +1,5 @@
-"""Every action of a big job in a few columns, for its final result.
+"""Actions of a big job in a few columns: every one in its final result, the changed ones in
+what its batches report.
 
 10,000 actions as a list of `ActionState` objects would pass Temporal's 2 MB payload limit; as
 columns they take a few hundred kilobytes. Results are not included: they stay in the batches.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from workflows.contract import ActionState, CompactActions, Status
+from workflows.contract import ActionState, CompactActions, CompactChanges, Status
 
 CODES = {
     Status.PENDING: "P", Status.RUNNING: "R", Status.COMPLETED: "C", Status.FAILED: "F",
@@ -63,3 +64,39 @@ def _offset(moment: datetime | None, since: datetime) -> float | None:
 
 def _moment(offset: float | None, since: datetime) -> datetime | None:
     return None if offset is None else since + timedelta(seconds=offset)
+
+
+def pack_changes(changed: list[tuple[int, ActionState]], since: datetime) -> CompactChanges:
+    """`(index in the job, new state)` pairs in columns."""
+    return CompactChanges(
+        indexes=[index for index, _ in changed],
+        status="".join(CODES[a.status] for _, a in changed),
+        attempts=[a.attempts for _, a in changed],
+        started=[_offset(a.started_at, since) for _, a in changed],
+        finished=[_offset(a.finished_at, since) for _, a in changed],
+        since=since,
+        errors={
+            n: a.error for n, (_, a) in enumerate(changed) if a.error
+        },  # whole, as runs cut them
+    )
+
+
+def unpack_changes(
+    changes: CompactChanges, known: list[ActionState]
+) -> list[tuple[int, ActionState]]:
+    """The pairs again; names and types come from the job's own states (`known`)."""
+    return [
+        (
+            index,
+            known[index].model_copy(
+                update={
+                    "status": STATUSES[changes.status[n]],
+                    "attempts": changes.attempts[n],
+                    "started_at": _moment(changes.started[n], changes.since),
+                    "finished_at": _moment(changes.finished[n], changes.since),
+                    "error": changes.errors.get(n),
+                }
+            ),
+        )
+        for n, index in enumerate(changes.indexes)
+    ]

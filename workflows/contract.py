@@ -228,9 +228,24 @@ class ActionUpdate(BaseModel):
     state: ActionState
 
 
+class CompactChanges(BaseModel):
+    """Actions' new states in columns, as a batch reports them to a job that asked for it
+    (workflows/compact.py): about 25 bytes an action instead of 220, so that a 10,000-action
+    job's history stays a few MB. Names and types are the job's already."""
+
+    indexes: list[int] = Field(description="Each action's index in the job.")
+    status: str = Field(description="One letter per action: P R C F X (cancelled).")
+    attempts: list[int]
+    started: list[float | None] = Field(description="Seconds after `since`.")
+    finished: list[float | None] = Field(description="Seconds after `since`.")
+    since: datetime
+    errors: dict[int, str] = Field(default_factory=dict, description="By position in `indexes`.")
+
+
 class BatchUpdate(BaseModel):
     batch: int
-    updates: list[ActionUpdate]
+    updates: list[ActionUpdate] = Field(default_factory=list)
+    changes: CompactChanges | None = None
 
 
 class BatchRequest(BaseModel):
@@ -241,6 +256,11 @@ class BatchRequest(BaseModel):
     indexes: list[int]
     actions: list[ActionSpec]
     max_parallel: int | None = None
+    compact_updates: bool = Field(
+        False,
+        description="The job reads `BatchUpdate.changes`: report those, and return no states "
+        "(every one has been reported). Unset by jobs started before it existed.",
+    )
 
 
 class ActionInput(BaseModel):

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows import search_attributes as sa
     from workflows.batch import JobBatchWorkflow
-    from workflows.compact import pack
+    from workflows.compact import pack, unpack_changes
     from workflows.contract import (
         ActionState,
         BatchRef,
@@ -176,15 +176,18 @@ class JobWorkflow:
     @workflow.signal(name="batch_progress")
     def batch_progress(self, update: BatchUpdate) -> None:
         """A batch's actions changed: take their new states (results stay in the batch)."""
-        for item in update.updates:
-            current, new = self._actions[item.index], item.state
+        changed = [(item.index, item.state) for item in update.updates]  # batches of old jobs
+        if update.changes is not None:
+            changed += unpack_changes(update.changes, self._actions)
+        for index, new in changed:
+            current = self._actions[index]
             if (current.status, current.attempts, current.finished_at) == (
                 new.status, new.attempts, new.finished_at
             ) and current.started_at == new.started_at:  # fmt: skip
-                continue  # already known (the final update also comes with the batch's result)
+                continue  # already known (batches of older jobs also return every state)
             move(self._progress, current.status, new.status)
-            self._actions[item.index] = new.model_copy(update={"batch": update.batch})
-            self._action_changed(item.index, self._actions[item.index])
+            self._actions[index] = new.model_copy(update={"batch": update.batch})
+            self._action_changed(index, self._actions[index])
         request = self._request
         if request.failure_policy == "fail_fast" and (
             self._progress.failed > request.tolerated_failures
@@ -227,6 +230,7 @@ class JobWorkflow:
             indexes=indexes,
             actions=[self._request.actions[i] for i in indexes],
             max_parallel=parallel,
+            compact_updates=True,
         )
         async with slots:
             try:

@@ -19,9 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from fanout.settings import Settings
 from fanout.temporal import exit_process
-from tests.conftest import TEMPORAL_CLI
+from tests.conftest import TEMPORAL_CLI, clean_settings
 from web.status_hub import StatusHub
 from web.temporal_jobs import JobOperations
 from workflows import search_attributes as sa
@@ -97,6 +96,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "via_api": True,
         "actions": [{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(250)],
     },
+    # Batches that report changes in columns and return no states (compact_updates).
+    "compact_big": {
+        "via_api": True,
+        "actions": [
+            *[{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(297)],
+            *[{"type": "demo.sleep", "params": {"seconds": 0, "fail_permanently": True}}
+              for _ in range(3)],
+        ],
+    },
 }  # fmt: skip
 
 
@@ -108,7 +116,7 @@ async def record() -> None:
         dev_server_log_level="error",
     )
     async with env, AsyncExitStack() as stack:
-        config = Settings(task_queue="replay-recording")
+        config = clean_settings(task_queue="replay-recording")
         for w in worker.build_workers(env.client, config, worker.plan_queues(config), True):
             await stack.enter_async_context(w)
         hub = StatusHub(env.client, config)

@@ -22,6 +22,7 @@ def test_histories_are_committed() -> None:
         "big_job", "big_job.batch",  # a job in batches, and one of its batches
         "retry_small", "retry_big", "retry_big.batch",  # second runs, resuming the first
         "api_small", "api_big", "api_big.batch",  # started by the API, with fewer upserts
+        "compact_big", "compact_big.batch",  # batches reporting in columns
     }  # fmt: skip
 
 
