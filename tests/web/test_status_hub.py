@@ -1,15 +1,480 @@
-"""How the hub reads Temporal's errors."""
+"""The status hub without a server: a stand-in for Temporal that answers as Temporal does, and
+counts what it was asked. What viewers see (live details, the state a job ended in) and what
+Temporal is spared (one fetch for many readers, finished jobs from memory)."""
 
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from google.protobuf.any_pb2 import Any as AnyProto
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.common.v1 import GrpcStatus, Payloads
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.history.v1 import (
+    History,
+    HistoryEvent,
+    WorkflowExecutionStartedEventAttributes,
+    WorkflowTaskCompletedEventAttributes,
+)
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionResponse,
+    GetWorkflowExecutionHistoryResponse,
+)
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from web.status_hub import TemporalUnavailable, unavailable_error
+from tests.conftest import clean_settings
+from web import status_hub
+from web.schemas import JobView
+from web.status_hub import (
+    JobNotFound,
+    Snapshot,
+    StatusHub,
+    TemporalUnavailable,
+    _Subscriber,
+    state_changed,
+    unavailable_error,
+    workflow_missing,
+)
+from workflows import search_attributes as sa
+from workflows.contract import ActionState, JobRequest, JobStatus, Progress, Status
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+converter = pydantic_data_converter.payload_converter
 
 
-def test_an_expired_call_timeout_means_temporal_is_unavailable() -> None:
-    # What the SDK raises when a call's rpc_timeout runs out (e.g. no worker answers a query).
-    error = unavailable_error(RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""))
-    assert isinstance(error, TemporalUnavailable)
+def job_state(*actions: tuple[str, Status], version: int = 5) -> JobStatus:
+    """What the workflow's `status` query answers: these actions in these states."""
+    states = [ActionState(name=n, type="demo.sleep", status=s) for n, s in actions]
+    progress = Progress(total=len(states))
+    for state in states:
+        field_name = state.status.lower()
+        setattr(progress, field_name, getattr(progress, field_name) + 1)
+    progress.percent = 100 * progress.finished // progress.total
+    return JobStatus(
+        job_id="job-1", status=Status.RUNNING, owner="alice", created_at=T0, updated_at=T0,
+        progress=progress, actions=states, version=version,
+    )  # fmt: skip
 
 
-def test_a_refusal_is_not_unavailability() -> None:
-    assert unavailable_error(RPCError("bad", RPCStatusCode.INVALID_ARGUMENT, b"")) is None
+@dataclass
+class Run:
+    """One run of a job, as the stand-in Temporal holds it."""
+
+    run_id: str
+    request: JobRequest
+    status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING
+    history_length: int = 10
+    tasks_completed: int = 1  # workflow tasks a worker completed (0: nobody picked it up)
+    answer: JobStatus | None = None  # what a worker answers to `status`; None: no worker
+    result: JobStatus | None = None
+    pending: list[PendingActivityInfo] = field(default_factory=list)
+    closed_at: datetime | None = None
+
+
+class FakeTemporal:
+    """Stands in for `temporalio.client.Client` for the calls the hub makes."""
+
+    def __init__(self, run: Run) -> None:
+        self.runs = [run]
+        self.asked: Counter[str] = Counter()
+        self.data_converter = pydantic_data_converter
+        self.namespace = "default"
+        self.workflow_service = self
+        self.describe_gate: asyncio.Event | None = None  # set: describe waits for it
+        self.describe_error: Exception | None = None
+        self.down = False
+        self._new_event = asyncio.Event()
+
+    @property
+    def run(self) -> Run:
+        return self.runs[-1]
+
+    def get_workflow_handle(self, job_id: str, *, run_id: str | None = None, **_: Any) -> Any:
+        run = next((r for r in self.runs if r.run_id == run_id), self.run)
+        return FakeHandle(self, job_id, run)
+
+    async def get_workflow_execution_history(self, *_: Any, **__: Any) -> Any:
+        """The long poll: answers when `new_event()` is called (with the history's end)."""
+        self.asked["history polls"] += 1
+        await self._new_event.wait()
+        self._new_event.clear()
+        return GetWorkflowExecutionHistoryResponse(history=History(events=[]))
+
+    def new_event(self) -> None:
+        self._new_event.set()
+
+
+class FakeHandle:
+    def __init__(self, temporal: FakeTemporal, job_id: str, run: Run) -> None:
+        self.temporal, self.id, self.run = temporal, job_id, run
+
+    def _call(self, what: str) -> None:
+        self.temporal.asked[what] += 1
+        if self.temporal.down:
+            raise RPCError("Connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+    async def describe(self, **_: Any) -> Any:
+        self._call("describe")
+        if self.temporal.describe_error is not None:
+            raise self.temporal.describe_error
+        if self.temporal.describe_gate is not None:
+            await self.temporal.describe_gate.wait()
+        run = self.run
+        return SimpleNamespace(
+            id=self.id,
+            run_id=run.run_id,
+            status=run.status,
+            history_length=run.history_length,
+            start_time=T0,
+            close_time=run.closed_at,
+            typed_search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.JOB_OWNER, run.request.owner)]
+            ),
+            raw_description=DescribeWorkflowExecutionResponse(pending_activities=run.pending),
+        )
+
+    async def query(self, name: str, *args: Any, **_: Any) -> JobStatus:
+        self._call("query")
+        if self.run.answer is None:  # what the SDK raises when the rpc_timeout expires
+            raise RPCError("Timeout expired", RPCStatusCode.CANCELLED, b"")
+        return self.run.answer.model_copy(deep=True)
+
+    async def result(self, **_: Any) -> JobStatus:
+        self._call("result")
+        assert self.run.result is not None
+        return self.run.result
+
+    async def fetch_history_events(self, **_: Any) -> Any:
+        self._call("history")
+        started = WorkflowExecutionStartedEventAttributes(
+            input=Payloads(payloads=converter.to_payloads([self.run.request]))
+        )
+        yield HistoryEvent(event_id=1, workflow_execution_started_event_attributes=started)
+        for n in range(self.run.tasks_completed):
+            yield HistoryEvent(
+                event_id=4 + 3 * n,
+                workflow_task_completed_event_attributes=WorkflowTaskCompletedEventAttributes(),
+            )
+
+
+def request(*names: str) -> JobRequest:
+    return JobRequest.model_validate(
+        {"actions": [{"type": "demo.sleep", "name": n} for n in names], "owner": "alice"}
+    )
+
+
+# --- One fetch for many readers, finished jobs from memory ---------------------------------
+
+
+async def test_concurrent_readers_share_one_fetch() -> None:
+    run = Run(
+        "r1", request("a", "b"), answer=job_state(("a", Status.RUNNING), ("b", Status.PENDING))
+    )
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    try:
+        snapshots = await asyncio.gather(*(hub.snapshot("job-1") for _ in range(20)))
+    finally:
+        await hub.close()
+    assert len({id(s) for s in snapshots}) == 1  # the very same answer for all twenty
+    assert (temporal.asked["describe"], temporal.asked["query"]) == (1, 1)
+
+
+async def test_a_finished_job_comes_from_memory_and_its_result_is_read_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    final = job_state(("a", Status.COMPLETED)).model_copy(update={"status": Status.COMPLETED})
+    run = Run("r1", request("a"), status=WorkflowExecutionStatus.COMPLETED, result=final)
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    first = await hub.snapshot("job-1")
+    again = await hub.snapshot("job-1")
+    assert again is first
+    assert (temporal.asked["describe"], temporal.asked["result"]) == (1, 1)
+    monkeypatch.setattr(status_hub, "FINISHED_RECHECK_S", 0.0)  # a retry may have started
+    checked = await hub.snapshot("job-1")
+    assert checked.view == first.view
+    assert (temporal.asked["describe"], temporal.asked["result"]) == (2, 1)  # no second result
+    await hub.close()
+
+
+async def test_a_retried_job_is_read_again_as_its_new_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    failed = job_state(("a", Status.FAILED)).model_copy(update={"status": Status.FAILED})
+    temporal = FakeTemporal(
+        Run("r1", request("a"), status=WorkflowExecutionStatus.COMPLETED, result=failed)
+    )
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    assert (await hub.snapshot("job-1")).view.status is Status.FAILED
+    temporal.runs.append(Run("r2", request("a"), answer=job_state(("a", Status.RUNNING))))
+    monkeypatch.setattr(status_hub, "FINISHED_RECHECK_S", 0.0)
+    now = await hub.snapshot("job-1")
+    await hub.close()
+    assert (now.view.run_id, now.view.status, now.finished) == ("r2", Status.RUNNING, False)
+
+
+async def test_a_fetch_under_way_when_the_job_is_forgotten_is_not_kept() -> None:
+    """A cancel or retry forgets the job: an answer asked for before it is out of date."""
+    temporal = FakeTemporal(Run("r1", request("a"), answer=job_state(("a", Status.RUNNING))))
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    temporal.describe_gate = asyncio.Event()
+    before = asyncio.create_task(hub.snapshot("job-1"))
+    await asyncio.sleep(0.01)
+    hub.forget("job-1")  # e.g. just cancelled
+    temporal.describe_gate.set()
+    await before  # its caller still gets what it asked for
+    temporal.describe_gate = None
+    await hub.snapshot("job-1")
+    await hub.close()
+    assert temporal.asked["describe"] == 2  # the next reader was not given the old answer
+
+
+async def test_a_job_no_worker_has_picked_up_is_shown_from_its_request_without_a_query() -> None:
+    run = Run("r1", request("a", "b"), history_length=3, tasks_completed=0, answer=None)
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    snapshot = await hub.snapshot("job-1")
+    await hub.close()
+    assert [(a.name, a.status) for a in snapshot.view.actions] == [
+        ("a", Status.PENDING), ("b", Status.PENDING)
+    ]  # fmt: skip
+    assert (snapshot.view.status, snapshot.view.version) == (Status.RUNNING, 1)
+    assert temporal.asked["query"] == 0  # nobody could have answered it
+
+
+# --- What Temporal's errors mean ------------------------------------------------------------
+
+
+def rpc_error(status: RPCStatusCode, message: str, detail: str | None = None) -> RPCError:
+    details = [AnyProto(type_url=f"type.googleapis.com/{detail}")] if detail else []
+    raw = GrpcStatus(code=status.value, message=message, details=details).SerializeToString()
+    return RPCError(message, status, raw)
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (rpc_error(RPCStatusCode.UNAVAILABLE, "Connection refused"), True),
+        (rpc_error(RPCStatusCode.DEADLINE_EXCEEDED, "deadline"), True),
+        (rpc_error(RPCStatusCode.CANCELLED, "Timeout expired"), True),  # the SDK's rpc_timeout
+        (rpc_error(RPCStatusCode.UNKNOWN, "transport error"), True),
+        (RuntimeError("Failed client connect: connection refused"), True),
+        (rpc_error(RPCStatusCode.INVALID_ARGUMENT, "bad"), False),
+        (rpc_error(RPCStatusCode.NOT_FOUND, "workflow not found"), False),
+        (RuntimeError("something else"), False),
+    ],
+)
+def test_which_errors_mean_temporal_cannot_be_reached(error: Exception, unavailable: bool) -> None:
+    assert isinstance(unavailable_error(error), TemporalUnavailable) is unavailable
+
+
+def test_a_missing_namespace_is_not_a_missing_job() -> None:
+    job = rpc_error(RPCStatusCode.NOT_FOUND, "workflow not found for ID: x",
+                    "temporal.api.errordetails.v1.NotFoundFailure")  # fmt: skip
+    namespace = rpc_error(RPCStatusCode.NOT_FOUND, "Namespace x is not found.",
+                          "temporal.api.errordetails.v1.NamespaceNotFoundFailure")  # fmt: skip
+    assert (workflow_missing(job), workflow_missing(namespace)) == (True, False)
+
+
+async def test_describe_errors_become_not_found_unavailable_or_stay() -> None:
+    temporal = FakeTemporal(Run("r1", request("a"), answer=job_state(("a", Status.RUNNING))))
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    temporal.down = True
+    with pytest.raises(TemporalUnavailable, match="Temporal did not answer"):
+        await hub.snapshot("job-1")
+    temporal.down = False
+    temporal.describe_error = rpc_error(
+        RPCStatusCode.NOT_FOUND, "not found", "temporal.api.errordetails.v1.NotFoundFailure"
+    )
+    with pytest.raises(JobNotFound):
+        await hub.snapshot("job-1")
+    temporal.describe_error = rpc_error(
+        RPCStatusCode.NOT_FOUND, "Namespace x is not found.",
+        "temporal.api.errordetails.v1.NamespaceNotFoundFailure",
+    )  # fmt: skip
+    with pytest.raises(RPCError, match="Namespace x is not found"):
+        await hub.snapshot("job-1")
+    await hub.close()
+
+
+# --- Live details: what only Temporal's describe knows --------------------------------------
+
+
+def pending(
+    name: str, *, started: bool, attempt: int, percent: float | None = None,
+    last_failure: str | None = None, next_attempt: datetime | None = None,
+) -> PendingActivityInfo:  # fmt: skip
+    state = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+    if not started:
+        state = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+    info = PendingActivityInfo(activity_id=name, attempt=attempt, state=state)
+    if percent is not None:
+        details = converter.to_payloads([{"percent": percent, "message": f"{percent:.0f} done"}])
+        info.heartbeat_details.CopyFrom(Payloads(payloads=details))
+    if last_failure is not None:
+        info.last_failure.message = last_failure
+    if next_attempt is not None:
+        stamp = Timestamp()
+        stamp.FromDatetime(next_attempt)
+        info.next_attempt_schedule_time.CopyFrom(stamp)
+    return info
+
+
+async def test_running_actions_show_attempt_progress_last_failure_and_next_retry() -> None:
+    answer = job_state(
+        ("working", Status.RUNNING), ("waiting", Status.RUNNING),
+        ("retrying", Status.RUNNING), ("done", Status.COMPLETED),
+    )  # fmt: skip
+    run = Run("r1", request("working", "waiting", "retrying", "done"), answer=answer)
+    run.pending = [
+        pending("working", started=True, attempt=2, percent=40.0, last_failure="first try broke"),
+        pending("waiting", started=False, attempt=1),  # scheduled, no worker has it yet
+        pending("retrying", started=False, attempt=3, last_failure="again",
+                next_attempt=T0 + timedelta(seconds=5)),
+    ]  # fmt: skip
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    view = (await hub.snapshot("job-1")).view
+    await hub.close()
+    actions = {a.name: a for a in view.actions}
+    working, waiting, retrying = actions["working"], actions["waiting"], actions["retrying"]
+    assert (working.status, working.attempt, working.progress) == (Status.RUNNING, 2, 40.0)
+    assert (working.progress_message, working.last_failure) == ("40 done", "first try broke")
+    assert (waiting.status, waiting.attempt, waiting.last_failure) == (Status.PENDING, 1, None)
+    assert (retrying.status, retrying.attempt, retrying.last_failure) == (
+        Status.RUNNING, 3, "again"
+    )  # fmt: skip
+    assert retrying.next_retry_at == T0 + timedelta(seconds=5)
+    assert actions["done"].attempt is None  # nothing pending: nothing to add
+    assert (view.progress.running, view.progress.pending) == (2, 1)  # counts follow the view
+    assert answer.progress.running == 3  # what the workflow said is left as it said it
+
+
+# --- The state a job ended in, whoever ended it ---------------------------------------------
+
+
+async def test_a_terminated_job_with_a_worker_ends_cancelled_with_every_result_kept() -> None:
+    answer = job_state(("a", Status.COMPLETED), ("b", Status.RUNNING), version=7)
+    run = Run("r1", request("a", "b"), status=WorkflowExecutionStatus.TERMINATED, answer=answer)
+    run.closed_at = T0 + timedelta(seconds=9)
+    hub = StatusHub(cast(Client, FakeTemporal(run)), clean_settings())
+    snapshot = await hub.snapshot("job-1")
+    await hub.close()
+    view = snapshot.view
+    assert (snapshot.finished, snapshot.provisional) == (True, False)
+    assert (view.status, view.error) == (Status.CANCELLED, "The job's workflow was terminated.")
+    assert [a.status for a in view.actions] == [Status.COMPLETED, Status.CANCELLED]
+    assert (view.progress.completed, view.progress.cancelled, view.progress.running) == (1, 1, 0)
+    assert view.version == 8  # a new state: viewers resuming after 7 see it
+    assert view.finished_at == run.closed_at
+
+
+async def test_a_job_that_failed_before_any_worker_ran_it_is_shown_from_its_request() -> None:
+    run = Run("r1", request("a", "b"), status=WorkflowExecutionStatus.TIMED_OUT, tasks_completed=0)
+    hub = StatusHub(cast(Client, FakeTemporal(run)), clean_settings())
+    snapshot = await hub.snapshot("job-1")
+    await hub.close()
+    assert (snapshot.view.status, snapshot.provisional) == (Status.FAILED, False)
+    assert [a.status for a in snapshot.view.actions] == [Status.FAILED, Status.FAILED]
+    assert snapshot.view.error == "The job's workflow was timed out."
+
+
+async def test_a_job_ended_while_followed_keeps_the_state_seen_after_its_last_task() -> None:
+    answer = job_state(("a", Status.COMPLETED), ("b", Status.RUNNING))
+    run = Run("r1", request("a", "b"), answer=answer, history_length=10)
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    await hub.snapshot("job-1")  # followed from now on
+    run.status, run.answer, run.history_length = WorkflowExecutionStatus.TERMINATED, None, 11
+    temporal.new_event()  # the follower learns of the end; no worker can answer any more
+    async with asyncio.timeout(5):
+        while not (snapshot := await hub.snapshot("job-1")).finished:
+            await asyncio.sleep(0.01)
+    await hub.close()
+    assert (snapshot.provisional, snapshot.view.status) == (False, Status.CANCELLED)
+    assert [a.status for a in snapshot.view.actions] == [Status.COMPLETED, Status.CANCELLED]
+
+
+async def test_a_job_nobody_saw_end_is_provisional_until_a_worker_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = Run("r1", request("a", "b"), status=WorkflowExecutionStatus.TERMINATED, answer=None)
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    unknown = await hub.snapshot("job-1")
+    assert (unknown.provisional, unknown.view.status, unknown.view.actions) == (
+        True, Status.CANCELLED, []
+    )  # fmt: skip
+    assert unknown.view.error == (
+        "The job's workflow was terminated. Its actions are shown once a worker can replay it."
+    )
+    assert await hub.snapshot("job-1") is unknown  # asked again only after a while
+    monkeypatch.setattr(status_hub, "PROVISIONAL_RECHECK_S", 0.0)
+    still = await hub.snapshot("job-1")
+    assert still.provisional
+    asked = temporal.asked["history"]
+    assert await hub.snapshot("job-1")  # no worker yet: the last answer stands, read no more
+    assert temporal.asked["history"] == asked
+    run.answer = job_state(("a", Status.COMPLETED), ("b", Status.RUNNING))  # a worker is back
+    exact = await hub.snapshot("job-1")
+    await hub.close()
+    assert exact.provisional is False
+    assert [a.status for a in exact.view.actions] == [Status.COMPLETED, Status.CANCELLED]
+
+
+# --- Viewers ------------------------------------------------------------------------------
+
+
+def snapshot_of(version: int, *changed: str, finished: bool = False) -> Snapshot:
+    status = job_state(("a", Status.RUNNING), ("b", Status.RUNNING), version=version)
+    view = JobView.model_validate({**status.model_dump(), "run_id": "r1"})
+    changes = tuple(ActionState(name=n, type="demo.sleep") for n in changed)
+    return Snapshot(view, status, "alice", version, finished, changes=changes)
+
+
+async def test_a_slow_viewer_skips_states_but_no_change() -> None:
+    viewer = _Subscriber()
+    viewer.offer(snapshot_of(2, "a"))
+    viewer.offer(snapshot_of(3, "b"))
+    latest = await viewer.next()
+    assert latest.view.version == 3  # the newest state, not a queue of old ones
+    assert sorted(a.name for a in latest.changes) == ["a", "b"]  # what changed in between too
+    viewer.fail(JobNotFound("job-1"))
+    with pytest.raises(JobNotFound):
+        await viewer.next()
+
+
+def test_the_same_state_known_final_is_news_and_the_same_state_is_not() -> None:
+    assert not snapshot_of(3).differs_from(snapshot_of(3))
+    assert snapshot_of(3, finished=True).differs_from(snapshot_of(3))
+    assert snapshot_of(4).differs_from(snapshot_of(3))
+    assert snapshot_of(3).differs_from(None)
+
+
+@pytest.mark.parametrize(
+    ("events", "more", "changed"),
+    [
+        ([], False, True),  # the end of the history: the run closed, or nothing to wait for
+        (["activity_task_started_event_attributes"], True, False),
+        (["workflow_task_completed_event_attributes"], True, True),
+        (["workflow_execution_terminated_event_attributes"], True, True),
+    ],
+)
+def test_which_history_events_may_change_the_jobs_state(
+    events: list[str], more: bool, changed: bool
+) -> None:
+    page = GetWorkflowExecutionHistoryResponse(next_page_token=b"more" if more else b"")
+    for n, kind in enumerate(events):
+        page.history.events.add(event_id=20 + n).__getattribute__(kind).SetInParent()
+    assert state_changed(page, known_length=10) is changed
+    if events:  # events the last snapshot already covers change nothing
+        assert state_changed(page, known_length=30) is (not more)
