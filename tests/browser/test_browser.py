@@ -28,7 +28,7 @@ async def test_submit_from_the_form_and_watch_it_complete_without_reload(
 ) -> None:
     await sign_in(page, app)
     await page.get_by_role("link", name="New job").first.click()
-    await page.get_by_label("Seconds").fill("2")
+    await page.get_by_label("Seconds").fill("6")  # running still when its page opens
     await page.get_by_role("button", name="Add action").click()
     await page.get_by_label("Type").nth(1).click()
     await page.get_by_role("option", name=re.compile("^text.stats")).click()
@@ -42,7 +42,7 @@ async def test_submit_from_the_form_and_watch_it_complete_without_reload(
     await expect(page.get_by_text("2 of 2 · 100%")).to_be_visible(timeout=20_000)
     await expect(page.get_by_text("Finished — this page no longer updates")).to_be_visible()
     await page.get_by_text("Result").first.click()
-    await expect(page.get_by_text('"slept_s": 2')).to_be_visible()
+    await expect(page.get_by_text('"slept_s": 6')).to_be_visible()
     assert navigations == []  # everything arrived live, no reload
     await screenshot(page, "job-completed")
 
@@ -95,6 +95,8 @@ async def test_switch_to_portuguese(page: Page, app: App) -> None:
 
 async def test_keyboard_only_sign_in(page: Page, app: App) -> None:
     await page.goto(f"{app.url}/login")
-    await page.keyboard.type(app.token)  # the key field has focus on arrival
+    # The key field takes the focus once the page is up (typing earlier would go nowhere).
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.keyboard.type(app.token)
     await page.keyboard.press("Enter")
     await expect(page.get_by_text("Signed in as dev")).to_be_visible()

@@ -10,12 +10,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
 
 from tests.browser.conftest import only_this_machine, system_chromium
 from tests.stack import Stack
-from tests.web.conftest import KEYS
+from tests.web.conftest import KEYS, closing
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +40,6 @@ def routes(job_ids: list[str]) -> list[tuple[str, str]]:
         ("GET", f"/api/jobs/{job_ids[4]}/events"),
         ("GET", "/readyz"),
     ]
-
-
-async def closes_1013(url: str) -> bool:
-    async with ws_connect(
-        url, additional_headers={"Authorization": f"Bearer {KEYS['alice']}"}
-    ) as ws:
-        try:
-            await asyncio.wait_for(ws.recv(), 15)
-        except ConnectionClosed as closed:
-            return closed.rcvd is not None and closed.rcvd.code == 1013
-    return False
 
 
 def unavailable(response: httpx.Response) -> bool:
@@ -86,7 +73,7 @@ async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browse
                 response = await http.request(method, path, json=body if method == "POST" else None)
                 answers.append((method, path, response.status_code))
                 assert unavailable(response), (method, path, response.status_code, response.text)
-            assert await closes_1013(ws_url), "the WebSocket did not close with 1013 (try later)"
+            assert (await closing(ws_url))[0] == 1013  # try again later
         assert len(answers) >= 2 * len(routes(job_ids))  # each route was asked more than once
         await expect(page.get_by_text("Reconnecting…")).to_be_visible(timeout=15_000)
 

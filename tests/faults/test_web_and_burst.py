@@ -43,11 +43,13 @@ async def test_a_client_reconnecting_after_a_web_restart_gets_the_final_state(st
     assert [a["attempts"] for a in resumed[-1]["actions"]] == [1, 1]  # the job never noticed
 
 
+@pytest.mark.load
 async def test_a_burst_of_500_jobs(stack: Stack) -> None:
     """All 500 complete, nothing answers 5xx meanwhile, and the list (in pages of 100) shows
     exactly those 500, each once."""
     body = {"actions": [{"type": "text.stats", "params": {"text": "burst"}}]}
     async with stack.api("dave") as http:  # up to 100 connections at once
+        http.timeout = httpx.Timeout(30, pool=None)  # the rest wait their turn, however long
         answers = await asyncio.gather(*(http.post("/api/jobs", json=body) for _ in range(500)))
         refused = [a.text for a in answers if a.status_code != 202]
         assert refused == [], f"{len(refused)} of 500 refused: {refused[:3]}"

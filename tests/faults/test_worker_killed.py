@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 JOBS, ACTIONS = 30, 5
 # Long enough that no action can finish on the first worker before it is killed.
-SECONDS = 6
+SECONDS = 4
 
 
 @pytest.fixture

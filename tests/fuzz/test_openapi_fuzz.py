@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 USER = "fuzz"  # a user of its own: its jobs stay apart
 AUTH = {"Authorization": f"Bearer {KEYS[USER]}"}
 SEED = 20261201
-EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 40}
+EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 30}
 SLEEPER = {"type": "demo.sleep", "params": {"seconds": 600}}
 
 
@@ -202,4 +202,4 @@ async def test_generated_requests_get_no_5xx_and_match_the_schema(stack: Stack) 
     for label, statuses in seen.items():
         assert MUST_SEE[label] <= set(statuses), (label, statuses)
         assert all(code < 500 for code in statuses), (label, statuses)
-    assert sum(sum(s.values()) for s in seen.values()) >= 500, seen
+    assert sum(sum(s.values()) for s in seen.values()) >= 450, seen

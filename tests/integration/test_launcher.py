@@ -86,7 +86,7 @@ async def test_killed_launcher_takes_its_processes_and_the_next_has_every_job(
     """SIGKILL gives `make run` no chance to clean up: its children stop with it, and the next
     `make run` has the finished job and finishes the one that was running."""
     data = tmp_path / "data"
-    proc, ports = await make_run(data)
+    proc, ports = await make_run(data, FANOUT_WORKER_SHUTDOWN_GRACE_S="1")
     token = (data / "dev-token").read_text().strip()
     auth = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports.web}", headers=auth) as http:
@@ -95,7 +95,8 @@ async def test_killed_launcher_takes_its_processes_and_the_next_has_every_job(
         running = await started(http, [{"type": "demo.sleep", "params": {"seconds": 5}}])
         await until(http, running, lambda job: job["actions"][0].get("progress"))  # under way
     await proc.kill()
-    assert await wait_until_gone(f"FANOUT_DATA_DIR={data}", timeout=15) == []
+    # Told to stop as the launcher dies (the worker gives a running action its grace first).
+    assert await wait_until_gone(f"FANOUT_DATA_DIR={data}", timeout=30) == []
 
     again, ports = await make_run(data)
     try:

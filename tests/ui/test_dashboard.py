@@ -64,7 +64,7 @@ async def test_submit_opens_the_job_which_updates_live(alice: User) -> None:
     await alice.open("/jobs/new")
     alice.find("Seconds").clear().type("1")
     alice.find("Start job").click()
-    await alice.should_see("RUNNING")
+    await alice.should_see("RUNNING", retries=50)
     await alice.should_see("Live")
     await alice.should_see("COMPLETED", retries=100)
     await alice.should_see("Finished — this page no longer updates")
@@ -82,7 +82,7 @@ async def test_jobs_list_row_changes_status_without_reload(user: User, ui_worker
     job_id = await start_job("dave", [{"type": "demo.sleep", "params": {"seconds": 1.5}}])
     page = await user.open(f"/?token={KEYS['dave']}")
     await user.should_see(job_id)
-    await user.should_see("RUNNING")
+    await user.should_see("RUNNING", retries=50)
     await user.should_see("COMPLETED", retries=100)
     await user.should_not_see("RUNNING")
     await user.should_see("1 of 1 · 100%")
@@ -138,8 +138,8 @@ async def test_portuguese_is_remembered(alice: User) -> None:
     await alice.should_see("CONCLUÍDO")
     await alice.should_see("Novo job")
     await alice.open("/jobs")
-    await alice.should_see("Todos os status")
-    await alice.should_see("CONCLUÍDO")
+    await alice.should_see("Todos os status", retries=50)
+    await alice.should_see("CONCLUÍDO", retries=50)
 
 
 def rows_then_failures(rows: int, failures: int) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 import worker
 from fanout.settings import Settings
@@ -92,6 +94,18 @@ async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[Api]:
             await stack.enter_async_context(w)
         url = await stack.enter_async_context(serve(app))
         yield Api(url, app, config)
+
+
+async def closing(url: str, user: str | None = "alice") -> tuple[int, str]:
+    """Open a WebSocket (with the user's key), send nothing, and say how the server closes it:
+    its code and reason (nothing else may come, and it must close within 15 s)."""
+    headers = {"Authorization": f"Bearer {KEYS[user]}"} if user else {}
+    async with ws_connect(url, additional_headers=headers) as ws:
+        with pytest.raises(ConnectionClosed) as closed:  # not a message
+            await asyncio.wait_for(ws.recv(), 15)
+    received = closed.value.rcvd
+    assert received is not None, "closed without a close frame"
+    return received.code, received.reason
 
 
 def is_sentence(text: object) -> bool:

@@ -6,11 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import clean_settings
-from tests.web.conftest import KEYS, Api
+from tests.web.conftest import KEYS, Api, closing
 from web.auth import ApiKeys, InvalidKeyEntry
 
 pytestmark = pytest.mark.integration
@@ -57,11 +55,7 @@ async def test_another_users_job_does_not_exist_for_them(api: Api, alices_job: s
         listed = (await http.get("/api/jobs", params={"page_size": 500})).json()["jobs"]
         assert alices_job not in [j["job_id"] for j in listed]
     ws_url = api.url.replace("http", "ws") + f"/api/jobs/{alices_job}/ws"
-    async with connect(ws_url, additional_headers={"Authorization": f"Bearer {KEYS['bob']}"}) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4404
+    assert await closing(ws_url, "bob") == (4404, f"Job {alices_job!r} not found.")
 
 
 async def test_admin_sees_everyone(api: Api, alices_job: str) -> None:
@@ -80,11 +74,8 @@ async def test_admin_sees_everyone(api: Api, alices_job: str) -> None:
 
 
 async def test_websocket_without_key_is_closed_4401(api: Api, alices_job: str) -> None:
-    async with connect(api.url.replace("http", "ws") + f"/api/jobs/{alices_job}/ws") as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4401
+    ws_url = api.url.replace("http", "ws") + f"/api/jobs/{alices_job}/ws"
+    assert await closing(ws_url, None) == (4401, "Send 'Authorization: Bearer <key>'.")
 
 
 def test_keys_from_env_file_and_dev_token(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
+from tests.conftest import unique
 from tests.web.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -22,8 +22,9 @@ def many(n: int, **params: Any) -> list[dict[str, Any]]:
 
 
 async def test_the_api_pages_a_big_job_and_streams_only_changes(api: Api) -> None:
-    later = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
-    actions = [*many(296, seconds=0.01), *many(4, seconds=0.01, fail_until=later)]
+    later = f"{unique('later')}.txt"  # missing now: the last four fail, and pass once it exists
+    hashes = [{"type": "file.sha256", "params": {"path": later}} for _ in range(4)]
+    actions = [*many(296, seconds=0.01), *hashes]
     async with api.client() as http:
         job_id = (await http.post("/api/jobs", json={"actions": actions})).json()["job_id"]
         async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events") as sse:
@@ -38,20 +39,18 @@ async def test_the_api_pages_a_big_job_and_streams_only_changes(api: Api) -> Non
         missing = await http.get(f"/api/jobs/{job_id}/actions/nope")
 
         # A big job is retried too: only the four failed actions run again.
-        await asyncio.sleep(
-            max(0, (datetime.fromisoformat(later) - datetime.now(UTC)).total_seconds())
-        )
+        (api.settings.resolved_files_root / later).write_text("here now")
         assert (await http.post(f"/api/jobs/{job_id}/retry")).status_code == 202
         retried = await wait_until(http, job_id, "COMPLETED")
         kept = (await http.get(f"/api/jobs/{job_id}/actions/{quote('demo.sleep#7')}")).json()
-        rerun = (await http.get(f"/api/jobs/{job_id}/actions/{quote('demo.sleep#300')}")).json()
+        rerun = (await http.get(f"/api/jobs/{job_id}/actions/{quote('file.sha256#4')}")).json()
 
     assert (job["status"], job["actions_total"], len(job["actions"])) == ("FAILED", 300, 100)
     assert [a["status"] for a in job["actions"][:4]] == ["FAILED"] * 4
-    assert "Planned failure until" in job["actions"][0]["error"]
+    assert f"No file at {later!r}" in job["actions"][0]["error"]
     assert job["progress"]["completed"] == 296
     assert (failed["actions_total"], failed["actions_offset"]) == (4, 1)
-    assert [a["name"] for a in failed["actions"]] == ["demo.sleep#298", "demo.sleep#299"]
+    assert [a["name"] for a in failed["actions"]] == ["file.sha256#2", "file.sha256#3"]
     assert (one["result"]["slept_s"], one["result"]["attempt"]) == (0.01, 1)  # read from its batch
     assert missing.status_code == 404
 
@@ -74,7 +73,7 @@ async def test_the_api_pages_a_big_job_and_streams_only_changes(api: Api) -> Non
     assert retried["progress"]["completed"] == 300
     assert kept == one  # kept from the first run, not run again
     assert rerun["status"] == "COMPLETED"
-    assert rerun["result"]["attempt"] == 1
+    assert rerun["result"]["size_bytes"] == 8
     assert retried["batches"][rerun["batch"]]["count"] == 4  # the retry ran one batch of 4
 
 

@@ -7,6 +7,7 @@ way every time: the second one acts on the state the first one saw.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import cast
 
 import pytest
@@ -23,14 +24,54 @@ from workflows.contract import JobStatus, Progress, Status
 
 pytestmark = pytest.mark.integration
 
-# Fails after 2 s each run: a retried run is still running while the other requests act.
-FAILING = {"type": "demo.sleep", "params": {"seconds": 2, "fail_permanently": True}}
+
+class Site:
+    """A page that answers 404 (the job's one action fails for good) until `hold()`; then it
+    keeps every request waiting until `release()`: a retried run stays running meanwhile."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.released = asyncio.Event()
+
+    async def answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if self.holding:
+            await self.released.wait()
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self) -> None:
+        self.released.set()
 
 
-async def test_two_retries_at_once_start_one_run_and_the_other_is_told(api: Api) -> None:
+@pytest.fixture
+async def failed_job(api: Api) -> AsyncIterator[tuple[str, Site]]:
+    """A job that failed, whose retried run will run until the test lets it end."""
+    site = Site()
+    server = await asyncio.start_server(site.answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with api.client() as http:
+            job_id = await create(
+                http, {"actions": [{"type": "http.fetch", "params": {"url": url}}]}
+            )
+            await wait_for(http, job_id, "FAILED")
+        site.hold()
+        yield job_id, site
+    finally:
+        site.release()
+        server.close()
+
+
+async def test_retries_at_once_start_one_run_and_the_others_are_told(
+    api: Api, failed_job: tuple[str, Site]
+) -> None:
+    job_id, _ = failed_job
     async with api.client() as http:
-        job_id = await create(http, {"actions": [FAILING]})
-        await wait_for(http, job_id, "FAILED")
         answers = await asyncio.gather(*(http.post(f"/api/jobs/{job_id}/retry") for _ in range(5)))
     codes = sorted(a.status_code for a in answers)
     assert codes == [202, 409, 409, 409, 409], [a.text for a in answers]
@@ -41,11 +82,11 @@ async def test_two_retries_at_once_start_one_run_and_the_other_is_told(api: Api)
         )
 
 
-async def test_a_retry_acting_on_what_an_earlier_retry_saw_is_told_it_runs_again(api: Api) -> None:
+async def test_a_retry_acting_on_what_an_earlier_retry_saw_is_told_it_runs_again(
+    api: Api, failed_job: tuple[str, Site]
+) -> None:
+    job_id, _ = failed_job
     operations: JobOperations = api.app.state.operations
-    async with api.client() as http:
-        job_id = await create(http, {"actions": [FAILING]})
-        await wait_for(http, job_id, "FAILED")
     seen = await api.app.state.hub.snapshot(job_id)
     await operations.retry(job_id, seen)
     with pytest.raises(Conflict, match=rf"^Job {job_id} is already running again\.$"):

@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
-from tests.web.conftest import KEYS, api_settings, assert_explains, serve
+from tests.web.conftest import KEYS, api_settings, assert_explains, closing, serve
 from web.factory import create_app
 
 pytestmark = pytest.mark.integration
@@ -52,27 +50,13 @@ async def test_routes_answer_503_with_retry_after(down_url: str, method: str, pa
 @pytest.mark.parametrize("resume", ["", "?last_event_id=3"])
 async def test_the_websocket_closes_1013_try_later(down_url: str, resume: str) -> None:
     url = down_url.replace("http", "ws") + f"/api/jobs/job-1/ws{resume}"
-    async with connect(url, additional_headers=AUTH) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None
-    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
-        1013,
-        "Temporal is unreachable; try again shortly.",
-    )
+    assert await closing(url) == (1013, "Temporal is unreachable; try again shortly.")
 
 
 @pytest.mark.parametrize("value", ["-1", "two", ""])
 async def test_a_bad_resume_parameter_is_refused_saying_why(down_url: str, value: str) -> None:
     url = down_url.replace("http", "ws") + f"/api/jobs/job-1/ws?last_event_id={value}"
-    async with connect(url, additional_headers=AUTH) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None
-    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
-        1008,
-        "last_event_id must be a version: 0, 1, 2 ...",
-    )
+    assert await closing(url) == (1008, "last_event_id must be a version: 0, 1, 2 ...")
 
 
 async def test_liveness_does_not_depend_on_temporal(down_url: str) -> None:
@@ -107,10 +91,5 @@ async def test_readiness_and_the_websocket_name_the_namespace_too(wrong_namespac
         ready = await http.get("/readyz")
     assert ready.status_code == 503
     assert ready.json() == {"detail": "Temporal refused: Namespace no-such-namespace is not found."}
-    url = wrong_namespace_url.replace("http", "ws") + "/api/jobs/job-1/ws"
-    async with connect(url, additional_headers=AUTH) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1011
-    assert "Namespace no-such-namespace is not found" in closed.value.rcvd.reason
+    code, reason = await closing(wrong_namespace_url.replace("http", "ws") + "/api/jobs/job-1/ws")
+    assert (code, reason) == (1011, "Temporal refused: Namespace no-such-namespace is not found.")
