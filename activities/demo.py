@@ -10,6 +10,8 @@ from temporalio.exceptions import ApplicationError
 from activities.registry import action, report_progress
 
 STEP_S = 0.2
+# Up to this long, an action runs as a local activity: its progress would hardly be seen anyway.
+LOCAL_MAX_S = 1.0
 
 
 class SleepParams(BaseModel):
@@ -35,6 +37,7 @@ class SleepParams(BaseModel):
     initial_interval_s=1.0,
     timeout_s=3700,
     heartbeat_timeout_s=10,
+    local=lambda params: params.seconds <= LOCAL_MAX_S,
 )
 async def sleep(params: SleepParams) -> dict[str, float | int | str]:
     attempt = activity.info().attempt

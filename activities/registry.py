@@ -61,6 +61,23 @@ class ActionDefinition:
     pool: str | None = None
     non_retryable_errors: tuple[str, ...] = ()
     takes_settings: bool = False
+    local: bool | Callable[[Any], bool] = False
+
+    def runs_local(self, params: dict[str, Any], requested: bool | None = None) -> bool:
+        """Whether an action of this type with `params` runs as a local activity: as the
+        request asks, else as the type says (a rule on the params for types short only
+        sometimes). Actions in a pool never do: their own workers run them."""
+        if self.pool is not None:
+            return False
+        if requested is not None:
+            return requested
+        if not callable(self.local):
+            return self.local
+        try:
+            model = self.params_model.model_validate(params)
+        except ValidationError:
+            return False  # the activity says what is wrong with them
+        return bool(self.local(model))
 
     def activity(self, settings: Settings) -> Callable[[ActionInput], Awaitable[ActionOutcome]]:
         """The Temporal activity that runs this action type with `settings` (the worker's)."""
@@ -100,6 +117,7 @@ def action(
     heartbeat_timeout_s: float | None = None,
     pool: str | None = None,
     non_retryable_errors: Iterable[str] = (),
+    local: bool | Callable[[Any], bool] = False,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Register an async function `fn(params: SomeModel) -> result` as action type `type`.
 
@@ -107,6 +125,12 @@ def action(
     Set `heartbeat_timeout_s` for actions that call `report_progress`: a crashed worker is then
     noticed within that time, and cancelling the job reaches the action. Actions with a `pool`
     run on task queue `<job queue>-<pool>`, so a separate worker pool can serve them.
+
+    `local=True` runs the type's actions as Temporal local activities, in the worker that runs
+    the job: about half the cost for short actions (no activity task, no history events of its
+    own), but a local action's progress and attempts show only once it ends, and a worker that
+    dies reruns it. `local` may also be a function of the params (`lambda p: p.seconds <= 1`)
+    for types that are short only sometimes. A request can choose per action (`local`).
     """
 
     def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -132,6 +156,7 @@ def action(
             pool=pool,
             non_retryable_errors=tuple(non_retryable_errors),
             takes_settings=len(params) == 2,
+            local=local,
         )
         return fn
 
@@ -158,7 +183,10 @@ def select(include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Act
 
 
 def report_progress(percent: float, message: str | None = None) -> None:
-    """Heartbeat the running action's progress (0-100); also where cancellation arrives."""
+    """Heartbeat the running action's progress (0-100); also where cancellation arrives.
+    A local action has no heartbeats: its progress shows only when it ends."""
+    if activity.info().is_local:
+        return
     details: dict[str, Any] = {"percent": round(min(max(percent, 0.0), 100.0), 1)}
     if message:
         details["message"] = message

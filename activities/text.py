@@ -18,7 +18,11 @@ class TextParams(BaseModel):
     text: str = Field(max_length=1_000_000, description="The text to analyse (up to 1 MB).")
 
 
-@action("text.stats", description="Counts lines, words, characters and the most frequent words.")
+@action(
+    "text.stats",
+    description="Counts lines, words, characters and the most frequent words.",
+    local=True,
+)
 async def stats(params: TextParams) -> dict[str, Any]:
     words = WORD.findall(params.text.lower())
     return {

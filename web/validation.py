@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, create_model
+from pydantic import Field, ValidationError, create_model, field_validator
 
 import activities  # noqa: F401  (registers every action type)
 from activities import registry
@@ -23,12 +23,26 @@ def _typed_action(type_: str) -> type[ActionSpec]:
     assert definition is not None
     model = definition.params_model
     required = any(field.is_required() for field in model.model_fields.values())
+    validators = {}
+    if definition.pool is not None:
+
+        def not_local(value: bool | None) -> bool | None:
+            if value:
+                raise ValueError(
+                    f"{type_} runs on its own worker pool ({definition.pool!r}), not in the "
+                    "worker that runs the job, so it cannot run as a local activity; leave "
+                    "`local` out or set it to false"
+                )
+            return value
+
+        validators["not_local"] = field_validator("local")(not_local)
     return create_model(
         f"Action_{type_.replace('.', '_')}",
         __base__=ActionSpec,
         __doc__=f"`{type_}`: {definition.description}",
         type=(Literal[type_], Field(description=definition.description)),  # type: ignore[arg-type]
         params=(model, ...) if required else (model, Field(default_factory=model)),
+        __validators__=validators,
     )
 
 
@@ -89,6 +103,7 @@ def readable(errors: list[Any]) -> list[dict[str, Any]]:
                 else f"Each action needs a type, one of: {', '.join(KNOWN_TYPES)}."
             )
         else:  # [..., "actions", 3, "demo.sleep", "params", ...]: the tag says nothing new
+            msg = msg.removeprefix("Value error, ")  # our validators' sentences, as written
             loc = [
                 p for i, p in enumerate(loc)
                 if not (p in KNOWN_TYPES and i > 0 and isinstance(loc[i - 1], int))

@@ -61,6 +61,14 @@ class ActionSpec(_Input):
     timeout_s: float | None = Field(
         None, ge=0.1, le=86400, description="Longest one attempt may run (start-to-close)."
     )
+    local: bool | None = Field(
+        None,
+        description=(
+            "Run as a Temporal local activity, inside the worker that runs the job: far cheaper "
+            "for short actions, but its progress and attempts show only when it ends. "
+            "null: the action type decides (short ones run locally)."
+        ),
+    )
 
 
 class JobSpec(_Input):

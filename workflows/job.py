@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         summarize,
     )
     from workflows.pages import page_of
-    from workflows.runner import ActionRunner, move
+    from workflows.runner import LOCAL_ACTIONS, ActionRunner, move
 
 # Search attribute updates are history events and visibility writes: only every few percent.
 # Changing this changes the commands a job issues: running jobs would fail to replay.
@@ -131,7 +131,9 @@ class JobWorkflow:
 
     @workflow.run
     async def run(self, request: JobRequest) -> JobStatus:
-        self._fewer_upserts = workflow.patched(FEWER_UPSERTS)
+        # One patch marker per new job: LOCAL_ACTIONS includes FEWER_UPSERTS (each patch costs
+        # a marker and an upsert of TemporalChangeVersion); older jobs replay the one they had.
+        self._fewer_upserts = workflow.patched(LOCAL_ACTIONS) or workflow.patched(FEWER_UPSERTS)
         listed = sa.at_start(request.owner, self._progress.total, self._progress.percent)
         given = workflow.info().typed_search_attributes
         if not self._fewer_upserts or any(given.get(p.key) != p.value for p in listed):
@@ -148,8 +150,14 @@ class JobWorkflow:
         """Keep JobProgress within PROGRESS_UPSERT_STEP of the truth with one upsert per
         workflow task at most: conditions are checked once the task's other work is done."""
         while True:
+            # Local actions keep the workflow task open and resolve one by one within it:
+            # upsert once they are done, not at every one (none run in jobs started before
+            # the local-actions patch, so their commands are unchanged).
             await workflow.wait_condition(
-                lambda: self._progress.percent >= self._upserted_percent + PROGRESS_UPSERT_STEP
+                lambda: (
+                    self._progress.percent >= self._upserted_percent + PROGRESS_UPSERT_STEP
+                    and not self._runner.local_running
+                )
             )
             self._upserted_percent = self._progress.percent
             workflow.upsert_search_attributes([sa.JOB_PROGRESS.value_set(self._upserted_percent)])

@@ -1,8 +1,9 @@
 """Runs a list of actions as activities, inside a workflow; shared by jobs and their batches.
 
 One activity per action, all at once (or at most `max_parallel`), each with the retry policy and
-timeouts of its type. A final failure never stops the others, unless `fail_fast_after` failures
-are exceeded. Every change of an action's state goes to `on_change`.
+timeouts of its type; short ones as local activities (`ActionDefinition.runs_local`). A final
+failure never stops the others, unless `fail_fast_after` failures are exceeded. Every change of
+an action's state goes to `on_change`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    FailureError,
     RetryState,
     TimeoutError,
     TimeoutType,
@@ -25,6 +27,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     import activities  # noqa: F401  (registers every action type)
     from activities import registry
+    from activities.registry import ActionDefinition
     from workflows.contract import (
         ActionInput,
         ActionOutcome,
@@ -37,6 +40,9 @@ with workflow.unsafe.imports_passed_through():
 # Temporal refuses more than 2,000 pending activities per workflow: stay well below.
 MAX_PENDING = 1000
 MAX_ERROR_CHARS = 2000
+# Patch: short actions run as local activities. Jobs started before it replay as they ran.
+LOCAL_ACTIONS = "local-actions"
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=0.5)
 
 
 class ActionRunner:
@@ -56,10 +62,13 @@ class ActionRunner:
         self.max_parallel = min(max_parallel or MAX_PENDING, MAX_PENDING)
         self.fail_fast_after = fail_fast_after
         self.on_change = on_change
+        self.local_actions = False  # set by run(), from the LOCAL_ACTIONS patch
+        self.local_running = 0  # local activities under way: the workflow task stays open
         self.tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> bool:
         """Run every PENDING action; True if the workflow was cancelled meanwhile."""
+        self.local_actions = workflow.patched(LOCAL_ACTIONS)
         slots = asyncio.Semaphore(self.max_parallel)
         self.tasks = [
             asyncio.create_task(self._run_action(index, slots))
@@ -125,23 +134,7 @@ class ActionRunner:
         try:
             async with slots:
                 self.set(index, Status.RUNNING)
-                outcome = await workflow.execute_activity(
-                    definition.type,
-                    ActionInput(job_id=self.job_id, name=state.name, params=spec.params),
-                    result_type=ActionOutcome,
-                    activity_id=state.name,
-                    task_queue=definition.task_queue(workflow.info().task_queue),
-                    start_to_close_timeout=timedelta(
-                        seconds=spec.timeout_s or definition.timeout_s
-                    ),
-                    heartbeat_timeout=(
-                        timedelta(seconds=definition.heartbeat_timeout_s)
-                        if definition.heartbeat_timeout_s
-                        else None
-                    ),
-                    retry_policy=policy,
-                    summary=_summary(state),
-                )
+                outcome = await self._execute(definition, spec, state.name, policy)
         except asyncio.CancelledError:
             self.set(index, Status.CANCELLED)
             return
@@ -150,16 +143,69 @@ class ActionRunner:
             self._after_failure()
             return
         except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
-                self.set(index, Status.CANCELLED)
-                return
-            self.set(index, Status.FAILED, attempts=_attempts(err, policy), error=_explain(err))
-            workflow.logger.info(
-                "Action %s failed: %s", state.name, state.error, extra={"action": state.name}
-            )
-            self._after_failure()
+            self._failed(index, err.cause, err.retry_state, policy)
+            return
+        except FailureError as err:  # a local activity's failure arrives unwrapped
+            self._failed(index, err, None, policy)
             return
         self.set(index, Status.COMPLETED, attempts=outcome.attempt, result=outcome.result)
+
+    async def _execute(
+        self, definition: ActionDefinition, spec: ActionSpec, name: str, policy: RetryPolicy
+    ) -> ActionOutcome:
+        """One action's activity, local if its type and the request say so."""
+        action_input = ActionInput(job_id=self.job_id, name=name, params=spec.params)
+        timeout = timedelta(seconds=spec.timeout_s or definition.timeout_s)
+        summary = _summary(name, definition.type)
+        if not (self.local_actions and definition.runs_local(spec.params, spec.local)):
+            heartbeat = definition.heartbeat_timeout_s
+            outcome: ActionOutcome = await workflow.execute_activity(
+                definition.type,
+                action_input,
+                result_type=ActionOutcome,
+                activity_id=name,
+                task_queue=definition.task_queue(workflow.info().task_queue),
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+                retry_policy=policy,
+                summary=summary,
+            )
+            return outcome
+        self.local_running += 1
+        try:
+            outcome = await workflow.execute_local_activity(
+                definition.type,
+                action_input,
+                result_type=ActionOutcome,
+                activity_id=name,
+                start_to_close_timeout=timeout,
+                retry_policy=policy,
+                # A longer wait before the next attempt ends the workflow task and waits on a
+                # timer: the job's state (and its queries) never wait on a backoff.
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                summary=summary,
+            )
+            return outcome
+        finally:
+            self.local_running -= 1
+
+    def _failed(
+        self,
+        index: int,
+        cause: BaseException | None,
+        retry_state: RetryState | None,
+        policy: RetryPolicy,
+    ) -> None:
+        if isinstance(cause, CancelledError):
+            self.set(index, Status.CANCELLED)
+            return
+        attempts = _attempts(cause, retry_state, policy)
+        self.set(index, Status.FAILED, attempts=attempts, error=_explain(cause))
+        state = self.states[index]
+        workflow.logger.info(
+            "Action %s failed: %s", state.name, state.error, extra={"action": state.name}
+        )
+        self._after_failure()
 
     def _after_failure(self) -> None:
         """With `fail_fast`, the first failure beyond the tolerated ones cancels the rest."""
@@ -174,15 +220,18 @@ def move(progress: Progress, old: Status, new: Status) -> None:
     progress.percent = 100 * progress.finished // progress.total
 
 
-def _attempts(err: ActivityError, policy: RetryPolicy) -> int:
+def _attempts(
+    cause: BaseException | None, retry_state: RetryState | None, policy: RetryPolicy
+) -> int:
     """The activity reports its attempt with every error it raises; timeouts do not say."""
-    cause = err.cause
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
         attempt = detail.get("attempt") if isinstance(detail, dict) else None
         if isinstance(attempt, int):
             return attempt
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+    if retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED or (
+        retry_state is None and isinstance(cause, TimeoutError)  # a local one: every attempt
+    ):
         return policy.maximum_attempts
     return 1
 
@@ -195,19 +244,20 @@ _TIMEOUTS = {
 }
 
 
-def _summary(state: ActionState) -> str:
+def _summary(name: str, type_: str) -> str:
     """Activity summary in the Web UI: the action's name, and its type if the name hides it."""
-    if state.name.startswith(f"{state.type}#"):
-        return state.name
-    return f"{state.name} ({state.type})"
+    if name.startswith(f"{type_}#"):
+        return name
+    return f"{name} ({type_})"
 
 
-def _explain(err: ActivityError) -> str:
-    cause = err.cause
+def _explain(cause: BaseException | None) -> str:
     if isinstance(cause, TimeoutError):
         what = _TIMEOUTS.get(cause.type, "The action timed out") if cause.type else "Timed out"
         return f"{what}; no attempts left."
-    message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+    if cause is None:
+        return "The action failed without saying why."
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
     if len(message) > MAX_ERROR_CHARS:  # keep a job's state far from Temporal's payload limits
         message = message[:MAX_ERROR_CHARS] + f"… ({len(message)} characters in all)"
     return message

@@ -105,6 +105,34 @@ SCENARIOS: dict[str, dict[str, Any]] = {
               for _ in range(3)],
         ],
     },
+    # Short actions as local activities (local-actions patch): retried in the worker and after
+    # a timer, failing for good, beside regular ones; a cancelled one; a big job's batches.
+    "local_mixed": {
+        "via_api": True,
+        "actions": [
+            *[{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(3)],
+            {"name": "flaky_fast", "type": "demo.sleep",
+             "params": {"seconds": 0.01, "fail_first_attempts": 1},
+             "retry": {"initial_interval_s": 0.1}},
+            {"name": "flaky_timer", "type": "demo.sleep",
+             "params": {"seconds": 0.01, "fail_first_attempts": 1}},
+            {"name": "broken", "type": "demo.sleep",
+             "params": {"seconds": 0, "fail_permanently": True}},
+            {"name": "stats", "type": "text.stats", "params": {"text": "a b b"}},
+            {"name": "long", "type": "demo.sleep", "params": {"seconds": 1.5}},
+        ],
+        "tolerated_failures": 1,
+    },
+    "local_cancelled": {
+        "actions": [
+            {"type": "text.stats", "params": {"text": "done before the cancel"}},
+            {"type": "demo.sleep", "params": {"seconds": 30}, "local": True},
+        ],
+    },
+    "local_big": {
+        "via_api": True,
+        "actions": [{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(250)],
+    },
 }  # fmt: skip
 
 
@@ -135,7 +163,7 @@ async def record() -> None:
                 handle = await env.client.start_workflow(
                     "JobWorkflow", request, id=job_id, task_queue=config.task_queue
                 )
-            if name == "cancelled":
+            if name.endswith("cancelled"):
                 await asyncio.sleep(1.5)
                 await handle.cancel()
             result = await handle.result()

@@ -23,6 +23,7 @@ def test_histories_are_committed() -> None:
         "retry_small", "retry_big", "retry_big.batch",  # second runs, resuming the first
         "api_small", "api_big", "api_big.batch",  # started by the API, with fewer upserts
         "compact_big", "compact_big.batch",  # batches reporting in columns
+        "local_mixed", "local_cancelled", "local_big", "local_big.batch",  # local activities
     }  # fmt: skip
 
 
@@ -43,6 +44,7 @@ async def test_history_replays(path: Path) -> None:
     kinds = {e["eventType"] for e in events}
     assert kinds & {
         "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED",
+        "EVENT_TYPE_MARKER_RECORDED",  # local activities
         "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED",
     }
     history = WorkflowHistory.from_json(recorded_id(path.stem, events), text)

@@ -88,7 +88,7 @@ async def test_running_actions_show_attempt_last_failure_next_retry_and_progress
     body = {
         "actions": [
             {"name": "slow", "type": "demo.sleep", "params": {"seconds": 4}},
-            {"name": "flaky", "type": "demo.sleep",
+            {"name": "flaky", "type": "demo.sleep", "local": False,  # live attempts: an activity
              "params": {"seconds": 0, "fail_first_attempts": 1},
              "retry": {"initial_interval_s": 3}},
         ]

@@ -18,9 +18,11 @@ from web.status_hub import StatusHub
 
 pytestmark = pytest.mark.integration
 
+# Regular activities: each completion is a workflow task of its own (local ones that end while
+# others still run reach the job together, when the task running them ends).
 STAGGERED = {
     "actions": [
-        {"type": "demo.sleep", "params": {"seconds": s}} for s in (0.3, 0.8, 1.3)
+        {"type": "demo.sleep", "params": {"seconds": s}, "local": False} for s in (0.3, 0.8, 1.3)
     ]
 }  # fmt: skip
 

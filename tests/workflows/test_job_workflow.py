@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -60,7 +61,7 @@ class FakeSleep:
                         )
                 deadline = asyncio.get_running_loop().time() + params.get("seconds", 0)
                 while asyncio.get_running_loop().time() < deadline:
-                    activity.heartbeat({"percent": 0})
+                    registry.report_progress(0)
                     await asyncio.sleep(0.05)
                 if params.get("fail_permanently"):
                     raise ApplicationError(
@@ -94,8 +95,32 @@ async def job_worker(
         yield queue
 
 
+@pytest.fixture(autouse=True, params=["activity", "local"])
+def mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs twice: its actions as regular activities, then as local activities (as
+    short actions run), unless a test sets `local` itself or asks for one mode."""
+    global LOCAL
+    LOCAL = request.param == "local"
+    yield request.param
+    LOCAL = False
+
+
+LOCAL = False
+
+
+def in_mode(request: Any) -> Any:
+    if not isinstance(request, dict) or not isinstance(request.get("actions"), list):
+        return request  # a malformed request: as it is
+    actions = [
+        {"local": LOCAL, **a} if isinstance(a, dict) and registry.get(a.get("type", "")) else a
+        for a in request["actions"]
+    ]
+    return {**request, "actions": actions}
+
+
 async def start(client: Client, queue: str, request: dict[str, Any]) -> WorkflowHandle[Any, Any]:
     """Start a job the way any client can: by workflow name with a plain JSON-able payload."""
+    request = in_mode(request)
     return await client.start_workflow(
         "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
     )
@@ -111,7 +136,26 @@ async def run_job(
     async with job_worker(env, activities, slots=slots) as queue:
         handle = await start(env.client, queue, request)
         result: JobStatus = await handle.result()
-        return result
+    scheduled, local = await how_actions_ran(handle)
+    specs = in_mode(request).get("actions", [])
+    pairs = zip(result.actions, specs, strict=False)  # a malformed request has no actions
+    asked = {state.name: spec.get("local") for state, spec in pairs}
+    assert all(asked[name] is True for name in local), f"ran locally: {local}"
+    assert all(asked[name] is False for name in scheduled), f"ran as activities: {scheduled}"
+    return result
+
+
+async def how_actions_ran(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], list[str]]:
+    """From the job's history: the actions scheduled as activities, and those run locally."""
+    scheduled, local = [], []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled.append(event.activity_task_scheduled_event_attributes.activity_id)
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == "core_local_activity":  # one per attempt that ended
+            data = json.loads(marker.details["data"].payloads[0].data)
+            local.append(data["activity_id"])
+    return scheduled, local
 
 
 def by_name(status: JobStatus) -> dict[str, Any]:
@@ -290,6 +334,11 @@ async def test_unknown_type_and_bad_params_fail_at_once_with_a_reason(
     assert actions["good"].status is Status.COMPLETED
 
 
+ACTIVITIES_ONLY = pytest.mark.parametrize("mode", ["activity"], indirect=True)
+
+
+# Local actions' states reach the job when the workflow task running them ends: together here.
+@ACTIVITIES_ONLY
 async def test_status_query_shows_progress_and_version_grows(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -405,8 +454,9 @@ async def test_a_long_error_is_cut_at_2000_characters_saying_how_long_it_was(
         # Each attempt may run 1 s; this one would take 30.
         ({"seconds": 30, "heartbeat": True}, 1,
          "An attempt ran longer than its timeout; no attempts left."),
-        # demo.sleep must heartbeat within 10 s; this one never does.
-        ({"seconds": 30, "heartbeat": False}, None,
+        # demo.sleep must heartbeat within 10 s; this one never does (a regular activity: a
+        # local one has no heartbeat timeout).
+        ({"seconds": 30, "heartbeat": False, "local": False}, None,
          "The action stopped reporting progress (its worker may have died); no attempts left."),
     ],
 )  # fmt: skip
@@ -425,7 +475,10 @@ async def test_timeouts_are_explained(
             await asyncio.sleep(0.1)
         return ActionOutcome(result=None, attempt=1)
 
+    params = dict(params)
     spec: dict[str, Any] = {"type": "demo.sleep", "params": params, "retry": {"max_attempts": 1}}
+    if "local" in params:
+        spec["local"] = params.pop("local")
     if timeout_s is not None:
         spec["timeout_s"] = timeout_s
     started = asyncio.get_running_loop().time()
@@ -433,3 +486,27 @@ async def test_timeouts_are_explained(
     (action,) = status.actions
     assert (action.status, action.error) == (Status.FAILED, says)
     assert asyncio.get_running_loop().time() - started < 20  # not the 30 s it would take
+
+
+@ACTIVITIES_ONLY  # sets `local` per action itself
+async def test_short_actions_run_locally_unless_asked_otherwise(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {
+        "actions": [
+            {"name": "short", "type": "demo.sleep", "params": {"seconds": 0.01}, "local": None},
+            {"name": "long", "type": "demo.sleep", "params": {"seconds": 1.5}, "local": None},
+            {"name": "stats", "type": "text.stats", "params": {"text": "a b"}, "local": None},
+            {"name": "asked", "type": "demo.sleep", "params": {"seconds": 0}, "local": False},
+            {"name": "forced", "type": "demo.sleep", "params": {"seconds": 1.5}, "local": True},
+        ]
+    }
+    activities = [REAL["demo.sleep"], REAL["text.stats"]]
+    async with job_worker(time_skipping_env, activities) as queue:
+        handle = await start(time_skipping_env.client, queue, request)
+        status: JobStatus = await handle.result()
+    scheduled, local = await how_actions_ran(handle)
+    assert status.status is Status.COMPLETED
+    assert sorted(scheduled) == ["asked", "long"]
+    assert sorted(local) == ["forced", "short", "stats"]
+    assert by_name(status)["stats"].result["words"] == 2
