@@ -60,10 +60,9 @@ Operations = Annotated[JobOperations, Depends(get_operations)]
 JobId = Annotated[str, Path(min_length=1, max_length=200, description="The job's id.")]
 
 
-async def visible_job(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
-    """The job's current snapshot, or 404 if it does not exist or belongs to someone else."""
+async def _visible(job_id: str, user: User, hub: StatusHub, *, exact: bool) -> Snapshot:
     try:
-        snapshot = await hub.snapshot(job_id)
+        snapshot = await hub.snapshot(job_id, exact=exact)
     except JobNotFound:
         snapshot = None
     if snapshot is None or not user.may_see(snapshot.owner):
@@ -71,4 +70,16 @@ async def visible_job(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
     return snapshot
 
 
+async def visible_job(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
+    """The job's snapshot to read, or 404 if it does not exist or belongs to someone else. While
+    Temporal answers too slowly, the last state read, marked `stale`."""
+    return await _visible(job_id, user, hub, exact=False)
+
+
+async def job_to_change(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
+    """The job's current snapshot (503 if Temporal cannot say), for a cancel or a retry."""
+    return await _visible(job_id, user, hub, exact=True)
+
+
 VisibleJob = Annotated[Snapshot, Depends(visible_job)]
+JobToChange = Annotated[Snapshot, Depends(job_to_change)]

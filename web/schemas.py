@@ -52,6 +52,14 @@ class JobView(JobStatus):
         description="Streams of big jobs: `actions` holds only what changed since the "
         "previous message; `progress` is always complete.",
     )
+    stale: bool = Field(
+        False,
+        description="Temporal answers too slowly right now: this is the last state read, at "
+        "`read_at`; ask again in a moment.",
+    )
+    read_at: datetime | None = Field(
+        None, description="With `stale`: when this state was read from Temporal (its age)."
+    )
 
 
 class JobSummary(BaseModel):

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from typing import Any, TypeVar
 
@@ -79,6 +80,8 @@ LONG_POLL_TIMEOUT = timedelta(seconds=70)
 RETRY_DELAYS_S = (0.2, 5.0)
 # Started, WorkflowTaskScheduled, WorkflowTaskStarted: no workflow task has completed yet.
 BEFORE_FIRST_TASK = 3
+# The history event of a local activity's attempt: its id in `data`, its outcome in `result`.
+LOCAL_MARKER = "core_local_activity"
 # History events after which the workflow's state may have changed.
 _STATE_EVENTS = {
     "workflow_task_completed_event_attributes",
@@ -103,7 +106,15 @@ class JobNotFound(Exception):
 
 
 class TemporalUnavailable(Exception):
-    """Temporal, or the worker that answers for a job, cannot be reached right now."""
+    """Temporal, or the worker that answers for a job, cannot be reached right now.
+
+    `slow`: it is reachable but did not answer within FANOUT_TEMPORAL_RPC_TIMEOUT_S (overload,
+    or a job whose worker is busy or gone); readers then get the last state, marked stale.
+    """
+
+    def __init__(self, message: str, *, slow: bool = False) -> None:
+        super().__init__(message)
+        self.slow = slow
 
 
 def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
@@ -112,7 +123,8 @@ def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
         err.status in _UNAVAILABLE
         or (err.status == RPCStatusCode.UNKNOWN and "transport" in err.message)
     ):
-        return TemporalUnavailable(f"Temporal did not answer ({err.message}).")
+        slow = err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+        return TemporalUnavailable(f"Temporal did not answer ({err.message}).", slow=slow)
     if isinstance(err, RuntimeError) and "Failed client connect" in str(err):
         return TemporalUnavailable("Temporal cannot be reached.")
     return None
@@ -136,11 +148,19 @@ class Snapshot:
     history_length: int
     finished: bool
     fetched_at: float = field(default_factory=time.monotonic)
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Big jobs: the actions changed since the snapshot before this one (streams send only these).
     changes: tuple[ActionState, ...] = ()
     # A job that ended abnormally while no worker could answer for it: its last state seen (or
     # none), marked ended. Asked again later, until a worker gives the exact one.
     provisional: bool = False
+
+    def marked_stale(self) -> Snapshot:
+        """This state, for a reader, when Temporal does not answer in time: `read_at` says
+        how old it is."""
+        return replace(
+            self, view=self.view.model_copy(update={"stale": True, "read_at": self.read_at})
+        )
 
     @property
     def big(self) -> bool:
@@ -195,6 +215,7 @@ class _Watch:
     subscribers: set[_Subscriber] = field(default_factory=set)
     task: asyncio.Task[None] | None = None  # the follower
     error: str | None = None  # why the last call failed, until one succeeds
+    slow: bool = False  # ... and that was Temporal answering too late, not being unreachable
     wanted_until: float = 0.0  # a GET asked lately: keep following until then
 
     @property
@@ -228,6 +249,7 @@ class StatusHub:
         self._live_every = config.hub_live_details_s
         self._linger = config.hub_follow_linger_s
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
+        self._first_state_wait_s = config.hub_first_state_wait_s
         self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
         self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._fetching: dict[str, asyncio.Future[Snapshot]] = {}
@@ -242,31 +264,53 @@ class StatusHub:
         """Jobs followed right now."""
         return sum(1 for w in self._watches.values() if w.task and not w.task.done())
 
-    async def snapshot(self, job_id: str) -> Snapshot:
+    async def snapshot(self, job_id: str, *, exact: bool = False) -> Snapshot:
         """The job's current state; concurrent callers share one fetch.
 
         A running job is followed from then on, until FANOUT_HUB_FOLLOW_LINGER_S after its last
-        reader: the next readers are answered from memory, never behind Temporal.
+        reader: the next readers are answered from memory, never behind Temporal. While
+        Temporal answers too slowly, a reader gets the last state marked `stale` (a first
+        reader waits up to FANOUT_HUB_FIRST_STATE_WAIT_S for one); `exact` (for a cancel or a
+        retry, which must act on the current state) gets TemporalUnavailable instead.
         """
         latest = self._latest.get(job_id)
+        watch = self._watches.get(job_id)
         snapshot = None
         if latest:
             if latest.finished:
                 recheck = PROVISIONAL_RECHECK_S if latest.provisional else FINISHED_RECHECK_S
                 if time.monotonic() - latest.fetched_at < recheck:
                     snapshot = latest
-            elif (watch := self._watches.get(job_id)) and watch.current:
+            elif watch and watch.current:
                 snapshot = latest
+            elif watch and watch.slow and not exact:  # its follower keeps trying meanwhile
+                snapshot = latest.marked_stale()
         if snapshot is None:
+            snapshot = await self._fetched(job_id, latest, exact)
+        if not snapshot.finished:
+            self._follow(job_id).wanted_until = time.monotonic() + self._linger
+        return snapshot
+
+    async def _fetched(self, job_id: str, latest: Snapshot | None, exact: bool) -> Snapshot:
+        """A fetch of the job shared with concurrent callers; while Temporal is slow, the last
+        state marked stale, or for a first reader, another try until the wait runs out."""
+        waited_until = time.monotonic() + self._first_state_wait_s
+        while True:
             fetching = self._fetching.get(job_id)
             if fetching is None:
                 fetching = asyncio.ensure_future(self._fetch(job_id, latest))
                 self._fetching[job_id] = fetching
                 fetching.add_done_callback(partial(self._done_fetching, job_id))
-            snapshot = await asyncio.shield(fetching)
-        if not snapshot.finished:
-            self._follow(job_id).wanted_until = time.monotonic() + self._linger
-        return snapshot
+            try:
+                return await asyncio.shield(fetching)
+            except TemporalUnavailable as err:
+                if exact or not err.slow:
+                    raise
+                if (latest := latest or self._latest.get(job_id)) is not None:
+                    return latest.marked_stale()
+                if time.monotonic() >= waited_until:
+                    raise
+                log.info("Job %s: Temporal is slow (%s); asking again.", job_id, err)
 
     async def page(self, job_id: str, page: StatusPage) -> JobView:
         """One page of a job's actions (failed first), however big the job."""
@@ -309,7 +353,8 @@ class StatusHub:
         return actions
 
     async def _batch_results(self, workflow_id: str) -> dict[str, Any]:
-        """Results of a batch's completed actions, read from its history (no worker needed).
+        """Results of a batch's completed actions, read from its history (no worker needed):
+        activities' completions, and local activities' markers.
 
         A closed batch cannot change: its results are kept. A running one is read again.
         """
@@ -330,6 +375,13 @@ class StatusHub:
                     done.result.payloads, [ActionOutcome]
                 )
                 results[scheduled[done.scheduled_event_id]] = outcome.result
+            elif (marker := event.marker_recorded_event_attributes).marker_name == LOCAL_MARKER:
+                if "result" in marker.details:  # an attempt that failed has none
+                    data = json.loads(marker.details["data"].payloads[0].data)
+                    (outcome,) = await self._client.data_converter.decode(
+                        marker.details["result"].payloads, [ActionOutcome]
+                    )
+                    results[data["activity_id"]] = outcome.result
             elif event.HasField("workflow_execution_completed_event_attributes"):
                 closed = True
         if closed:
@@ -417,7 +469,7 @@ class StatusHub:
                         snapshot, reuse = latest, False
                     else:
                         snapshot = await self._fetch(job_id, self._latest.get(job_id))
-                    watch.error, delay = None, RETRY_DELAYS_S[0]
+                    watch.error, watch.slow, delay = None, False, RETRY_DELAYS_S[0]
                     for subscriber in watch.subscribers:
                         subscriber.offer(snapshot)
                     if snapshot.finished or not watch.wanted:
@@ -442,6 +494,7 @@ class StatusHub:
                     else:
                         log.exception("Following job %s failed; trying again.", job_id)
                     watch.error = str(unavailable)
+                    watch.slow = isinstance(unavailable, TemporalUnavailable) and unavailable.slow
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_DELAYS_S[1])
         finally:

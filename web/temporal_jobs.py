@@ -101,7 +101,7 @@ class JobOperations:
                 raise
             raise Conflict(f"Job {job_id} already ended; nothing to cancel.") from None
         self._hub.forget(job_id)
-        after = await self._hub.snapshot(job_id)
+        after = await self._hub.snapshot(job_id, exact=True)
         if after.finished and after.view.status is not Status.CANCELLED:
             raise Conflict(f"Job {job_id} already ended {after.view.status}; nothing to cancel.")
 
@@ -160,7 +160,7 @@ class JobOperations:
                 return snapshot
             await asyncio.sleep(0.1)
             self._hub.forget(job_id)
-            snapshot = await self._hub.snapshot(job_id)
+            snapshot = await self._hub.snapshot(job_id, exact=True)
         raise Conflict(f"Job {job_id} is still winding down; retry it in a moment.")
 
     async def list(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -478,3 +479,74 @@ def test_which_history_events_may_change_the_jobs_state(
     assert state_changed(page, known_length=10) is changed
     if events:  # events the last snapshot already covers change nothing
         assert state_changed(page, known_length=30) is (not more)
+
+
+# --- Temporal reachable but slow: the last state, marked stale; unreachable: 503 ------------
+
+TOO_SLOW = RPCError("Timeout expired", RPCStatusCode.CANCELLED, b"")  # the rpc_timeout ran out
+
+
+async def test_while_temporal_is_slow_readers_get_the_last_state_marked_with_its_age() -> None:
+    temporal = FakeTemporal(Run("r1", request("a"), answer=job_state(("a", Status.RUNNING))))
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    try:
+        first = await hub.snapshot("job-1")
+        assert (first.view.stale, first.view.read_at) == (False, None)
+        temporal.describe_error = TOO_SLOW
+        temporal.new_event()  # the follower reads again, and Temporal does not answer in time
+        await until(lambda: hub.watch_error("job-1") is not None)
+        seen = await asyncio.wait_for(hub.snapshot("job-1"), 1)  # at once: no call waited on
+        assert seen.view.stale
+        assert seen.view.read_at == first.read_at  # how old it is
+        assert seen.view.actions == first.view.actions
+        with pytest.raises(TemporalUnavailable):  # a cancel or retry needs the current state
+            await hub.snapshot("job-1", exact=True)
+        temporal.describe_error = None
+        temporal.run.answer = job_state(("a", Status.COMPLETED), version=6)
+        temporal.run.history_length += 3
+        await until(lambda: hub.watch_error("job-1") is None)
+        fresh = await hub.snapshot("job-1")
+    finally:
+        await hub.close()
+    assert (fresh.view.stale, fresh.view.read_at) == (False, None)
+    assert fresh.read_at > first.read_at
+    assert fresh.view.actions[0].status is Status.COMPLETED
+
+
+async def test_a_first_reader_waits_for_a_slow_temporal_instead_of_failing() -> None:
+    temporal = FakeTemporal(Run("r1", request("a"), answer=job_state(("a", Status.RUNNING))))
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    temporal.describe_error = TOO_SLOW
+    reading = asyncio.create_task(hub.snapshot("job-1"))
+    try:
+        await until(lambda: temporal.asked["describe"] >= 3)  # asked again and again
+        assert not reading.done()
+        temporal.describe_error = None
+        snapshot = await asyncio.wait_for(reading, 5)
+    finally:
+        await hub.close()
+    assert (snapshot.view.stale, snapshot.view.actions[0].status) == (False, Status.RUNNING)
+
+
+async def test_a_first_reader_gets_unavailable_once_the_wait_runs_out_or_temporal_is_down() -> None:
+    temporal = FakeTemporal(Run("r1", request("a"), answer=job_state(("a", Status.RUNNING))))
+    hub = StatusHub(cast(Client, temporal), clean_settings(hub_first_state_wait_s=0.3))
+    temporal.describe_error = TOO_SLOW
+    with pytest.raises(TemporalUnavailable, match="Temporal did not answer"):
+        await asyncio.wait_for(hub.snapshot("job-1"), 5)
+    temporal.describe_error = None
+    await hub.snapshot("job-1")
+    temporal.down = True  # unreachable, not slow: readers are told, not shown an old state
+    temporal.new_event()
+    await until(lambda: hub.watch_error("job-1") is not None)
+    with pytest.raises(TemporalUnavailable):
+        await hub.snapshot("job-1")
+    await hub.close()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    async def check() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(check(), timeout)

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from web.deps import CurrentUser, Hub, JobId, Operations, VisibleJob, get_settings
+from web.deps import (
+    CurrentUser,
+    Hub,
+    JobId,
+    JobToChange,
+    Operations,
+    VisibleJob,
+    get_settings,
+)
 from web.errors import COMMON_RESPONSES, Responses
 from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem
 from web.validation import JobCreate, as_job_spec, too_many_actions
@@ -118,7 +126,7 @@ async def get_action(
     "/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=NOT_FOUND | CONFLICT
 )
 async def cancel_job(
-    job_id: JobId, job: VisibleJob, operations: Operations, request: Request, response: Response
+    job_id: JobId, job: JobToChange, operations: Operations, request: Request, response: Response
 ) -> JobAccepted:
     """Cancel a running job: finished actions keep their results, the rest end CANCELLED."""
     await operations.cancel(job_id, job)
@@ -129,7 +137,7 @@ async def cancel_job(
     "/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=NOT_FOUND | CONFLICT
 )
 async def retry_job(
-    job_id: JobId, job: VisibleJob, operations: Operations, request: Request, response: Response
+    job_id: JobId, job: JobToChange, operations: Operations, request: Request, response: Response
 ) -> JobAccepted:
     """Run a FAILED or CANCELLED job again: completed actions keep their results, the rest rerun."""
     await operations.retry(job_id, job)
