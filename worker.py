@@ -85,14 +85,24 @@ def plan_queues(
 def build_workers(
     client: Client, config: Settings, queues: dict[str, list[ActionDefinition]], workflows: bool
 ) -> list[Worker]:
-    """One Temporal worker per task queue."""
+    """One Temporal worker per task queue.
+
+    The one that runs JobWorkflow also runs, as local activities, every action type outside a
+    pool (a job may ask for any of them to run locally), whichever it serves as activities. If
+    those differ (`--actions`, `--exclude`), a second worker on the same queue serves the chosen
+    ones as activities, and the first takes no activity tasks.
+    """
     throttle = timedelta(seconds=config.heartbeat_throttle_s)
-    return [
-        Worker(
+
+    def build(
+        queue: str, definitions: Sequence[ActionDefinition], *, jobs: bool, local_only: bool
+    ) -> Worker:
+        return Worker(
             client,
             task_queue=queue,
-            workflows=WORKFLOWS if workflows and queue == config.task_queue else [],
+            workflows=WORKFLOWS if jobs else [],
             activities=[d.activity(config) for d in definitions],
+            no_remote_activities=local_only,
             max_concurrent_activities=config.worker_max_concurrent_activities,
             max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,
             max_cached_workflows=config.worker_max_cached_workflows,
@@ -106,8 +116,20 @@ def build_workers(
             default_heartbeat_throttle_interval=throttle,
             graceful_shutdown_timeout=timedelta(seconds=config.worker_shutdown_grace_s),
         )
-        for queue, definitions in queues.items()
-    ]
+
+    workers = []
+    for queue, definitions in queues.items():
+        if not (workflows and queue == config.task_queue):
+            workers.append(build(queue, definitions, jobs=False, local_only=False))
+            continue
+        local = [d for d in registry.all_definitions() if d.pool is None]
+        if [d.type for d in definitions] == [d.type for d in local]:
+            workers.append(build(queue, definitions, jobs=True, local_only=False))
+            continue
+        workers.append(build(queue, local, jobs=True, local_only=True))
+        if definitions:
+            workers.append(build(queue, definitions, jobs=False, local_only=False))
+    return workers
 
 
 def metrics_runtime(config: Settings) -> Runtime | None:
@@ -203,6 +225,8 @@ async def main(argv: Sequence[str] | None = None) -> None:
         log.info(
             "Serving task queue %s on %s: %s", queue, settings.temporal_target, ", ".join(served)
         )
+    if run_workflows and len(workers) > len(queues):
+        log.info("Jobs' local actions run here too, whichever action types are served.")
     await serve(workers, stop)
     log.info("Worker stopped.")
 

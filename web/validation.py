@@ -23,11 +23,12 @@ def _typed_action(type_: str) -> type[ActionSpec]:
     assert definition is not None
     model = definition.params_model
     required = any(field.is_required() for field in model.model_fields.values())
-    validators = {}
+    validators: dict[str, Any] = {}
+    local: dict[str, Any] = {}  # pool types: `local` may only be false
     if definition.pool is not None:
 
-        def not_local(value: bool | None) -> bool | None:
-            if value:
+        def not_local(value: object) -> object:
+            if value is True:
                 raise ValueError(
                     f"{type_} runs on its own worker pool ({definition.pool!r}), not in the "
                     "worker that runs the job, so it cannot run as a local activity; leave "
@@ -35,13 +36,16 @@ def _typed_action(type_: str) -> type[ActionSpec]:
                 )
             return value
 
-        validators["not_local"] = field_validator("local")(not_local)
+        validators["not_local"] = field_validator("local", mode="before")(not_local)
+        description = f"Always a regular activity: {type_} runs on its own worker pool."
+        local["local"] = (Literal[False] | None, Field(None, description=description))
     return create_model(
         f"Action_{type_.replace('.', '_')}",
         __base__=ActionSpec,
         __doc__=f"`{type_}`: {definition.description}",
         type=(Literal[type_], Field(description=definition.description)),  # type: ignore[arg-type]
         params=(model, ...) if required else (model, Field(default_factory=model)),
+        **local,
         __validators__=validators,
     )
 

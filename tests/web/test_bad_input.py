@@ -45,6 +45,11 @@ SLEEP = "demo.sleep"
          ["actions", 0, "params", "path"], "Field required"),
         ({"actions": [{"type": SLEEP, "params": {"fail_until": "tomorrow"}}]},
          ["actions", 0, "params", "fail_until"], "valid datetime"),
+        ({"actions": [{"type": "http.fetch", "params": {"url": "http://a.example/"},
+                       "local": True}]},
+         ["actions", 0, "local"], "runs on its own worker pool ('http')"),
+        ({"actions": [{"type": SLEEP, "local": "maybe"}]},
+         ["actions", 0, "local"], "valid boolean"),
     ],
 )  # fmt: skip
 async def test_invalid_requests_are_refused_with_where_and_why(

@@ -582,7 +582,7 @@ async def test_a_job_deleted_while_watched_ends_its_streams(
 async def test_a_websocket_viewer_leaving_an_idle_job_stops_its_poller(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    """Nothing serves the actions here, so the job never changes: only the close tells."""
+    """Nothing serves activities here, so the job never changes: only the close tells."""
     config = api_settings(dev_env.client.service_client.config.target_host).model_copy(
         update={"hub_follow_linger_s": 0.5}
     )
@@ -595,7 +595,7 @@ async def test_a_websocket_viewer_leaving_an_idle_job_stops_its_poller(
         async with httpx.AsyncClient(
             base_url=url, headers={"Authorization": f"Bearer {KEYS['alice']}"}
         ) as http:
-            job_id = await create(http, {"actions": [QUICK]})
+            job_id = await create(http, {"actions": [{**QUICK, "local": False}]})
         ws_url = url.replace("http", "ws") + f"/api/jobs/{job_id}/ws"
         headers = {"Authorization": f"Bearer {KEYS['alice']}"}
         async with ws_connect(ws_url, additional_headers=headers) as ws:
@@ -606,3 +606,38 @@ async def test_a_websocket_viewer_leaving_an_idle_job_stops_its_poller(
                 break
             await asyncio.sleep(0.1)
         assert app.state.hub.pollers == 0
+
+
+async def test_a_worker_that_serves_no_action_still_runs_local_ones(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """A worker for jobs only (`--actions none.*`) runs short actions itself, as local
+    activities, and leaves the others' activity tasks to the workers that serve them."""
+    config = api_settings(dev_env.client.service_client.config.target_host)
+    queues = worker.plan_queues(config, actions=["none.*"], workflows=True)
+    async with AsyncExitStack() as stack:
+        for w in worker.build_workers(dev_env.client, config, queues, True):
+            await stack.enter_async_context(w)
+        url = await stack.enter_async_context(serve(create_app(config, dashboard=False)))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEYS['alice']}"})
+        )
+        body = {
+            "actions": [{**QUICK, "name": "here"}, {**QUICK, "name": "elsewhere", "local": False}]
+        }
+        job_id = await create(http, body)
+
+        async def first_done() -> dict[str, Any]:
+            while True:
+                job = (await http.get(f"/api/jobs/{job_id}")).json()
+                if job["progress"]["completed"]:
+                    return dict(job)
+                await asyncio.sleep(0.1)
+
+        job = await asyncio.wait_for(first_done(), 15)
+        await asyncio.sleep(1)  # time for a (wrongly) serving worker to take the other one
+        job = (await http.get(f"/api/jobs/{job_id}")).json()
+        await http.post(f"/api/jobs/{job_id}/cancel")
+    here, elsewhere = job["actions"]
+    assert (here["status"], here["result"]["words"]) == ("COMPLETED", 2)
+    assert (elsewhere["status"], elsewhere["attempt"]) == ("PENDING", 1)

@@ -114,7 +114,7 @@ class StillClosing:
         self.snapshot_calls = 0
         self._snapshot = snapshot
 
-    async def snapshot(self, job_id: str) -> Snapshot:
+    async def snapshot(self, job_id: str, *, exact: bool = False) -> Snapshot:
         self.snapshot_calls += 1
         return self._snapshot
 
