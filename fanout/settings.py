@@ -69,11 +69,11 @@ class Settings(BaseSettings):
     hub_follow_linger_s: float = Field(
         30.0, ge=0, description="How long a job stays followed after its last reader left."
     )
-    hub_first_state_wait_s: float = Field(
+    temporal_slow_wait_s: float = Field(
         30.0,
         ge=0,
-        description="How long a job's first reader waits for its state while Temporal answers "
-        "too slowly, before a 503 (readers who had a state get it, marked stale).",
+        description="While Temporal answers too slowly, how long a new job's start and a job's "
+        "first reader keep trying before a 503 (readers who had a state get it, marked stale).",
     )
     hub_max_concurrent_calls: int = Field(32, ge=1)
     hub_finished_cache_size: int = Field(2000, ge=1)

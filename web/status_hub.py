@@ -249,7 +249,7 @@ class StatusHub:
         self._live_every = config.hub_live_details_s
         self._linger = config.hub_follow_linger_s
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
-        self._first_state_wait_s = config.hub_first_state_wait_s
+        self._first_state_wait_s = config.temporal_slow_wait_s
         self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
         self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._fetching: dict[str, asyncio.Future[Snapshot]] = {}
@@ -270,7 +270,7 @@ class StatusHub:
         A running job is followed from then on, until FANOUT_HUB_FOLLOW_LINGER_S after its last
         reader: the next readers are answered from memory, never behind Temporal. While
         Temporal answers too slowly, a reader gets the last state marked `stale` (a first
-        reader waits up to FANOUT_HUB_FIRST_STATE_WAIT_S for one); `exact` (for a cancel or a
+        reader waits up to FANOUT_TEMPORAL_SLOW_WAIT_S for one); `exact` (for a cancel or a
         retry, which must act on the current state) gets TemporalUnavailable instead.
         """
         latest = self._latest.get(job_id)

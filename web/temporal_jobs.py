@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -51,7 +52,9 @@ class JobOperations:
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
 
     async def start(self, spec: JobSpec, owner: str, idempotency_key: str | None) -> str:
-        """Start a job; with an idempotency key, the same key always means the same job."""
+        """Start a job; with an idempotency key, the same key always means the same job.
+        While Temporal answers too slowly, the start is sent again (same id: at most one job)
+        for up to FANOUT_TEMPORAL_SLOW_WAIT_S."""
         request = JobRequest.model_validate({**spec.model_dump(), "owner": owner})
         fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
         if idempotency_key is None:
@@ -59,31 +62,42 @@ class JobOperations:
         else:
             digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
             job_id = f"job-{digest[:32]}"
-        try:
-            await self._client.start_workflow(
-                JobWorkflow.run,
-                request,
-                id=job_id,
-                task_queue=self._config.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                memo={REQUEST_HASH_MEMO: fingerprint},
-                search_attributes=sa.at_start(owner, len(spec.actions)),
-                static_summary=_summary(spec),
-                rpc_timeout=self._timeout,
-            )
-        except WorkflowAlreadyStartedError:
-            if idempotency_key is None:
-                raise
-            # The key was used before: the same job if it was for the same request.
-            description = await self._client.get_workflow_handle(job_id).describe(
-                rpc_timeout=self._timeout
-            )
-            if await description.memo_value(REQUEST_HASH_MEMO, None) != fingerprint:
-                raise IdempotencyMismatch(
-                    "This Idempotency-Key was already used for a different request; "
-                    "send the same request again or use a new key."
-                ) from None
+        retried = False  # a start that timed out may still have started the job
+        deadline = time.monotonic() + self._config.temporal_slow_wait_s
+        while True:
+            try:
+                await self._client.start_workflow(
+                    JobWorkflow.run,
+                    request,
+                    id=job_id,
+                    task_queue=self._config.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    memo={REQUEST_HASH_MEMO: fingerprint},
+                    search_attributes=sa.at_start(owner, len(spec.actions)),
+                    static_summary=_summary(spec),
+                    rpc_timeout=self._timeout,
+                )
+                return job_id
+            except WorkflowAlreadyStartedError:
+                if idempotency_key is None and not retried:
+                    raise
+                break  # the key was used before, or the start that timed out did start it
+            except RPCError as err:
+                slow = unavailable_error(err)
+                if slow is None or not slow.slow or time.monotonic() >= deadline:
+                    raise
+                retried = True  # Temporal is busy: the same start again, with the same id
+                await asyncio.sleep(0.1)
+        # The same job if it was for the same request.
+        description = await self._client.get_workflow_handle(job_id).describe(
+            rpc_timeout=self._timeout
+        )
+        if await description.memo_value(REQUEST_HASH_MEMO, None) != fingerprint:
+            raise IdempotencyMismatch(
+                "This Idempotency-Key was already used for a different request; "
+                "send the same request again or use a new key."
+            ) from None
         return job_id
 
     async def cancel(self, job_id: str, snapshot: Snapshot) -> None:

@@ -530,7 +530,7 @@ async def test_a_first_reader_waits_for_a_slow_temporal_instead_of_failing() -> 
 
 async def test_a_first_reader_gets_unavailable_once_the_wait_runs_out_or_temporal_is_down() -> None:
     temporal = FakeTemporal(Run("r1", request("a"), answer=job_state(("a", Status.RUNNING))))
-    hub = StatusHub(cast(Client, temporal), clean_settings(hub_first_state_wait_s=0.3))
+    hub = StatusHub(cast(Client, temporal), clean_settings(temporal_slow_wait_s=0.3))
     temporal.describe_error = TOO_SLOW
     with pytest.raises(TemporalUnavailable, match="Temporal did not answer"):
         await asyncio.wait_for(hub.snapshot("job-1"), 5)
