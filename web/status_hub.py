@@ -57,9 +57,8 @@ from workflows.contract import (
     Status,
     StatusPage,
 )
-from workflows.job import status_before_start
+from workflows.job_state import end_unfinished, status_before_start
 from workflows.pages import page_of
-from workflows.runner import move
 
 log = logging.getLogger("fanout.hub")
 T = TypeVar("T")
@@ -682,11 +681,7 @@ class StatusHub:
                     actions=[],
                     version=resumed.version if resumed is not None else 0,
                 )
-        for action in status.actions:
-            if not action.status.finished:
-                if status.actions_total is None:  # every action is here: keep counts exact
-                    move(status.progress, action.status, ended_as)
-                action.status = ended_as
+        end_unfinished(status, ended_as)
         status.status, status.error = ended_as, reason
         status.version += 1  # a new state: viewers resuming after the last one must see it
         status.finished_at = description.close_time

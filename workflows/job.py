@@ -35,13 +35,13 @@ with workflow.unsafe.imports_passed_through():
         BatchUpdate,
         JobRequest,
         JobStatus,
-        Progress,
         Status,
         StatusPage,
         summarize,
     )
+    from workflows.job_state import BATCH_SIZE, initial_state, move
     from workflows.pages import page_of
-    from workflows.runner import LOCAL_ACTIONS, ActionRunner, move
+    from workflows.runner import LOCAL_ACTIONS, ActionRunner
 
 # Search attribute updates are history events and visibility writes: only every few percent.
 # Changing this changes the commands a job issues: running jobs would fail to replay.
@@ -49,55 +49,7 @@ PROGRESS_UPSERT_STEP = 5
 # Patch: at most one progress upsert per workflow task, and none at start when the client set
 # the attributes (the API does). A job of 5 quick actions went from 7 upserts to 2.
 FEWER_UPSERTS = "fewer-upserts"
-# Jobs up to this size run their actions directly; bigger ones in batches of this size.
-BATCH_SIZE = 200
 MAX_RUNNING_BATCHES = 10
-
-
-def initial_state(request: JobRequest) -> tuple[list[ActionState], list[BatchRef], Progress, int]:
-    """A job's actions, batches, counts and version before its first workflow task: every
-    action PENDING, except those a retry carries over as COMPLETED."""
-    resume = request.resume
-    carried = {a.name: a for a in resume.completed} if resume else {}
-    names = [a.name or a.type for a in request.actions]  # always set by validation
-    actions = [
-        carried.get(name) or ActionState(name=name, type=a.type)
-        for name, a in zip(names, request.actions, strict=True)
-    ]
-    for index, attempts, started, finished, batch in resume.carried if resume else []:
-        actions[index] = actions[index].model_copy(
-            update={
-                "status": Status.COMPLETED, "attempts": attempts, "started_at": started,
-                "finished_at": finished, "batch": batch,
-            }
-        )  # fmt: skip
-    total, done = len(actions), sum(a.status is Status.COMPLETED for a in actions)
-    progress = Progress(
-        total=total, pending=total - done, completed=done, percent=100 * done // total
-    )
-    batches = list(resume.batches) if resume else []
-    return actions, batches, progress, resume.version + 1 if resume else 1
-
-
-def status_before_start(job_id: str, request: JobRequest, started_at: datetime) -> JobStatus:
-    """What the `status` query answers until the job's first action changes: the status hub
-    shows this for a job no worker has picked up yet, instead of waiting on a worker."""
-    actions, batches, progress, version = initial_state(request)
-    job = JobStatus(
-        job_id=job_id,
-        status=Status.RUNNING,
-        owner=request.owner,
-        labels=request.labels,
-        created_at=request.resume.created_at if request.resume else started_at,
-        updated_at=started_at,
-        progress=progress,
-        actions=actions,
-        version=version,
-        batches=batches,
-    )
-    if len(actions) <= BATCH_SIZE:
-        return job
-    return page_of(job, StatusPage(), [version] * len(actions))
 
 
 @workflow.defn(name="JobWorkflow", failure_exception_types=[ValidationError])

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Progress,
         Status,
     )
+    from workflows.job_state import move
 
 # Temporal refuses more than 2,000 pending activities per workflow: stay well below.
 MAX_PENDING = 1000
@@ -211,13 +212,6 @@ class ActionRunner:
         """With `fail_fast`, the first failure beyond the tolerated ones cancels the rest."""
         if self.fail_fast_after is not None and self.progress.failed > self.fail_fast_after:
             self.cancel_the_rest()
-
-
-def move(progress: Progress, old: Status, new: Status) -> None:
-    """Count one action as `new` instead of `old`."""
-    setattr(progress, old.lower(), getattr(progress, old.lower()) - 1)
-    setattr(progress, new.lower(), getattr(progress, new.lower()) + 1)
-    progress.percent = 100 * progress.finished // progress.total
 
 
 def _attempts(
