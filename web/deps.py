@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fanout.settings import Settings
 from web.auth import ApiKeys, User
-from web.status_hub import JobNotFound, Snapshot, StatusHub
+from web.status import JobNotFound, Snapshot, StatusHub
 from web.temporal_jobs import JobOperations
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")

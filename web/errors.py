@@ -14,7 +14,7 @@ from starlette.routing import Match
 from temporalio.service import RPCError
 
 from web.schemas import Problem, ValidationProblem
-from web.status_hub import TemporalUnavailable, unavailable_error
+from web.status import TemporalUnavailable, unavailable_error
 from web.temporal_jobs import Conflict, IdempotencyMismatch
 from web.validation import readable
 

@@ -13,7 +13,7 @@ from fanout.settings import Settings
 from fanout.temporal import connect
 from web.auth import ApiKeys
 from web.metrics import Metrics
-from web.status_hub import StatusHub
+from web.status import StatusHub
 from web.temporal_jobs import JobOperations
 
 

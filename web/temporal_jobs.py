@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from fanout.settings import Settings
 from web.auth import User
 from web.schemas import JobSummary
-from web.status_hub import (
+from web.status import (
     Snapshot,
     StatusHub,
     TemporalUnavailable,

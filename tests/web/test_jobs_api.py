@@ -21,9 +21,9 @@ from websockets.asyncio.client import connect as ws_connect
 import worker
 from tests.conftest import unique
 from tests.web.conftest import KEYS, Api, api_settings, assert_refused, serve
-from web import status_hub
 from web.factory import create_app
-from web.status_hub import StatusHub
+from web.status import StatusHub
+from web.status import hub as status_hub
 
 pytestmark = pytest.mark.integration
 

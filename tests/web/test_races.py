@@ -18,7 +18,7 @@ from tests.web.conftest import Api
 from tests.web.test_jobs_api import create, wait_for
 from web import temporal_jobs
 from web.schemas import JobView
-from web.status_hub import Snapshot, StatusHub
+from web.status import Snapshot, StatusHub
 from web.temporal_jobs import Conflict, JobOperations
 from workflows.contract import JobStatus, Progress, Status
 

@@ -12,7 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.conftest import clean_settings
-from web.status_hub import StatusHub, TemporalUnavailable, unavailable_error
+from web.status import StatusHub, TemporalUnavailable, unavailable_error
 from web.temporal_jobs import REQUEST_HASH_MEMO, JobOperations
 from workflows.contract import JobSpec
 

@@ -34,18 +34,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.conftest import clean_settings
-from web import status_hub
 from web.schemas import JobView
-from web.status_hub import (
+from web.status import (
     JobNotFound,
     Snapshot,
     StatusHub,
     TemporalUnavailable,
-    _Subscriber,
-    state_changed,
     unavailable_error,
     workflow_missing,
 )
+from web.status import hub as status_hub
+from web.status.history import state_changed
+from web.status.snapshot import Subscriber
 from workflows import search_attributes as sa
 from workflows.contract import ActionState, JobRequest, JobStatus, Progress, Status
 
@@ -443,7 +443,7 @@ def snapshot_of(version: int, *changed: str, finished: bool = False) -> Snapshot
 
 
 async def test_a_slow_viewer_skips_states_but_no_change() -> None:
-    viewer = _Subscriber()
+    viewer = Subscriber()
     viewer.offer(snapshot_of(2, "a"))
     viewer.offer(snapshot_of(3, "b"))
     latest = await viewer.next()

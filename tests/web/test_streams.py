@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 
 from tests.web.conftest import KEYS, Api, serve
 from web.factory import create_app
-from web.status_hub import StatusHub
+from web.status import StatusHub
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 from web.deps import get_settings
 from web.errors import RETRY_AFTER_S
 from web.schemas import Problem, Readiness
-from web.status_hub import unavailable_error
+from web.status import unavailable_error
 
 router = APIRouter(tags=["health"])
 

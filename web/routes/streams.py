@@ -18,7 +18,7 @@ from web.deps import Hub, JobId, VisibleJob
 from web.errors import COMMON_RESPONSES, as_json
 from web.routes.jobs import NOT_FOUND
 from web.schemas import LiveActionState
-from web.status_hub import JobNotFound, StatusHub, TemporalUnavailable
+from web.status import JobNotFound, StatusHub, TemporalUnavailable
 
 router = APIRouter(prefix="/api/jobs", tags=["streams"])
 

@@ -23,7 +23,7 @@ from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import STATUS_LOOK, frame, progress_bar, status_chip
 from web.runtime import current
 from web.schemas import JobView, LiveActionState
-from web.status_hub import JobNotFound, Snapshot, TemporalUnavailable
+from web.status import JobNotFound, Snapshot, TemporalUnavailable
 from web.temporal_jobs import Conflict
 from workflows.contract import Status, StatusPage
 from workflows.pages import FAILED_FIRST

@@ -14,7 +14,7 @@ from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame, progress_bar, status_chip
 from web.runtime import current
 from web.schemas import JobSummary
-from web.status_hub import Snapshot, TemporalUnavailable
+from web.status import Snapshot, TemporalUnavailable
 from workflows.contract import Status
 
 PAGE_SIZE = 20

@@ -22,7 +22,7 @@ from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame
 from web.runtime import current
-from web.status_hub import TemporalUnavailable
+from web.status import TemporalUnavailable
 from web.validation import InvalidJob, parse_job
 
 LONG_TEXT = 10_000  # strings allowed to be longer than this get a text area

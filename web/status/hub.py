@@ -17,80 +17,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from functools import cached_property, partial
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC
+from functools import partial
+from typing import Any
 
 from cachetools import LRUCache
-from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.api.workflowservice.v1 import (
-    GetWorkflowExecutionHistoryRequest,
-    GetWorkflowExecutionHistoryResponse,
-)
-from temporalio.client import (
-    Client,
-    WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState
+from web.status.errors import JobNotFound, TemporalUnavailable, unavailable_error
+from web.status.history import RunHistory
+from web.status.snapshot import (
+    Snapshot,
+    Subscriber,
+    has_live_details,
+    same_state,
+    within_first_page,
+)
+from web.status.temporal import TemporalReads, run_of
 from workflows import search_attributes as sa
 from workflows.compact import unpack
-from workflows.contract import (
-    ActionOutcome,
-    ActionState,
-    JobRequest,
-    JobStatus,
-    Progress,
-    Status,
-    StatusPage,
-)
+from workflows.contract import ActionState, JobStatus, Progress, Status, StatusPage
 from workflows.job_state import end_unfinished, status_before_start
 from workflows.pages import page_of
 
 log = logging.getLogger("fanout.hub")
-T = TypeVar("T")
 
-# CANCELLED is what the SDK reports when a call's rpc_timeout expires.
-_UNAVAILABLE = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.CANCELLED,
-}
 # A finished job is re-checked this often: someone may have retried it (another web replica,
 # the Temporal CLI), which starts a new run.
 FINISHED_RECHECK_S = 5.0
 PROVISIONAL_RECHECK_S = 15.0  # a job that ended while no worker could answer: ask again
-# Longer than the server holds a history long poll (20 s by default) before answering "nothing".
-LONG_POLL_TIMEOUT = timedelta(seconds=70)
 # Waiting after a failed call to Temporal: doubles from the first value up to the second.
 RETRY_DELAYS_S = (0.2, 5.0)
 # Started, WorkflowTaskScheduled, WorkflowTaskStarted: no workflow task has completed yet.
 BEFORE_FIRST_TASK = 3
-# The history event of a local activity's attempt: its id in `data`, its outcome in `result`.
-LOCAL_MARKER = "core_local_activity"
-# History events after which the workflow's state may have changed.
-_STATE_EVENTS = {
-    "workflow_task_completed_event_attributes",
-    "workflow_execution_completed_event_attributes",
-    "workflow_execution_failed_event_attributes",
-    "workflow_execution_timed_out_event_attributes",
-    "workflow_execution_canceled_event_attributes",
-    "workflow_execution_terminated_event_attributes",
-    "workflow_execution_continued_as_new_event_attributes",
-}
 _ENDED_AS = {
     WorkflowExecutionStatus.TERMINATED: Status.CANCELLED,
     WorkflowExecutionStatus.CANCELED: Status.CANCELLED,
@@ -99,119 +68,9 @@ _ENDED_AS = {
 }
 
 
-class JobNotFound(Exception):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"Job {job_id!r} not found.")
-
-
-class TemporalUnavailable(Exception):
-    """Temporal, or the worker that answers for a job, cannot be reached right now.
-
-    `slow`: it is reachable but did not answer within FANOUT_TEMPORAL_RPC_TIMEOUT_S (overload,
-    or a job whose worker is busy or gone); readers then get the last state, marked stale.
-    """
-
-    def __init__(self, message: str, *, slow: bool = False) -> None:
-        super().__init__(message)
-        self.slow = slow
-
-
-def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
-    """The TemporalUnavailable that `err` means, if it means Temporal cannot be reached."""
-    if isinstance(err, RPCError) and (
-        err.status in _UNAVAILABLE
-        or (err.status == RPCStatusCode.UNKNOWN and "transport" in err.message)
-    ):
-        slow = err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
-        return TemporalUnavailable(f"Temporal did not answer ({err.message}).", slow=slow)
-    if isinstance(err, RuntimeError) and "Failed client connect" in str(err):
-        return TemporalUnavailable("Temporal cannot be reached.")
-    return None
-
-
-def workflow_missing(err: RPCError) -> bool:
-    """Temporal has no such workflow (NOT_FOUND is also what an unknown namespace gets: that
-    is a setting to fix, not a job that does not exist)."""
-    return err.status == RPCStatusCode.NOT_FOUND and not any(
-        "NamespaceNotFound" in detail.type_url for detail in err.grpc_status.details
-    )
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the hub knows of one job at one moment."""
-
-    view: JobView
-    status: JobStatus  # as the workflow reported it, before live details
-    owner: str
-    history_length: int
-    finished: bool
-    fetched_at: float = field(default_factory=time.monotonic)
-    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # Big jobs: the actions changed since the snapshot before this one (streams send only these).
-    changes: tuple[ActionState, ...] = ()
-    # A job that ended abnormally while no worker could answer for it: its last state seen (or
-    # none), marked ended. Asked again later, until a worker gives the exact one.
-    provisional: bool = False
-
-    def marked_stale(self) -> Snapshot:
-        """This state, for a reader, when Temporal does not answer in time: `read_at` says
-        how old it is."""
-        return replace(
-            self, view=self.view.model_copy(update={"stale": True, "read_at": self.read_at})
-        )
-
-    @property
-    def big(self) -> bool:
-        """Its `view.actions` is one page, not every action."""
-        return self.status.actions_total is not None
-
-    @cached_property
-    def view_json(self) -> str:
-        """The view as JSON, made once for all the streams that send it."""
-        return self.view.model_dump_json()
-
-    def differs_from(self, other: Snapshot | None) -> bool:
-        """New state, or the same state now known final (the query can see the end first)."""
-        return other is None or (
-            self.view.version,
-            self.view.actions,
-            self.view.batches,
-            self.finished,
-        ) != (other.view.version, other.view.actions, other.view.batches, other.finished)
-
-
-class _Subscriber:
-    """Holds only the latest snapshot: a slow viewer skips states, it never falls behind."""
-
-    def __init__(self) -> None:
-        self._latest: Snapshot | None = None
-        self._changes: dict[str, ActionState] = {}
-        self._error: Exception | None = None
-        self._ready = asyncio.Event()
-
-    def offer(self, snapshot: Snapshot) -> None:
-        self._latest = snapshot
-        self._changes.update((a.name, a) for a in snapshot.changes)  # none lost when skipping
-        self._ready.set()
-
-    def fail(self, error: Exception) -> None:
-        self._error = error
-        self._ready.set()
-
-    async def next(self) -> Snapshot:
-        await self._ready.wait()
-        self._ready.clear()
-        if self._error is not None:
-            raise self._error
-        assert self._latest is not None
-        changes, self._changes = tuple(self._changes.values()), {}
-        return replace(self._latest, changes=changes)
-
-
 @dataclass
 class _Watch:
-    subscribers: set[_Subscriber] = field(default_factory=set)
+    subscribers: set[Subscriber] = field(default_factory=set)
     task: asyncio.Task[None] | None = None  # the follower
     error: str | None = None  # why the last call failed, until one succeeds
     slow: bool = False  # ... and that was Temporal answering too late, not being unreachable
@@ -227,36 +86,19 @@ class _Watch:
         return self.task is not None and not self.task.done() and self.error is None
 
 
-@dataclass
-class HubStats:
-    describes: int = 0
-    queries: int = 0
-    results: int = 0
-    histories: int = 0  # histories read: runs no worker has picked up, or ended with none
-    errors: int = 0
-    history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
-
-    @property
-    def temporal_calls(self) -> int:
-        return self.describes + self.queries + self.results + self.histories
-
-
 class StatusHub:
     def __init__(self, client: Client, config: Settings, metrics: Metrics | None = None) -> None:
         self._client = client
-        self._metrics = metrics
+        self._reads = TemporalReads(client, config, metrics)
         self._live_every = config.hub_live_details_s
         self._linger = config.hub_follow_linger_s
-        self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
         self._first_state_wait_s = config.temporal_slow_wait_s
-        self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
         self._latest: LRUCache[str, Snapshot] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._fetching: dict[str, asyncio.Future[Snapshot]] = {}
         self._forgotten: LRUCache[str, int] = LRUCache(maxsize=config.hub_finished_cache_size)
         self._expanded: LRUCache[tuple[str, str], list[ActionState]] = LRUCache(maxsize=16)
-        self._results: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=256)
         self._watches: dict[str, _Watch] = {}
-        self.stats = HubStats()
+        self.stats = self._reads.stats
 
     @property
     def pollers(self) -> int:
@@ -327,7 +169,7 @@ class StatusHub:
             return snapshot.view.model_copy(update=update | {"actions_offset": page.offset})
         else:
             run = self._client.get_workflow_handle(job_id, run_id=snapshot.view.run_id)
-            chosen = await self._query(run, page)
+            chosen = await self._reads.query(run, page)
         return JobView.model_validate({**chosen.model_dump(), "run_id": snapshot.view.run_id})
 
     async def action(self, job_id: str, name: str) -> LiveActionState | None:
@@ -339,7 +181,7 @@ class StatusHub:
         batch = action.batch
         if batch is None or action.status is not Status.COMPLETED or action.result is not None:
             return action
-        results = await self._batch_results(view.batches[batch].workflow_id)
+        results = await self._reads.batch_results(view.batches[batch].workflow_id)
         return action.model_copy(update={"result": results.get(name)})
 
     def _unpacked(self, job_id: str, snapshot: Snapshot) -> list[ActionState]:
@@ -350,42 +192,6 @@ class StatusHub:
             actions = [unpack(compact, i) for i in range(len(compact.names))]
             self._expanded[key] = actions
         return actions
-
-    async def _batch_results(self, workflow_id: str) -> dict[str, Any]:
-        """Results of a batch's completed actions, read from its history (no worker needed):
-        activities' completions, and local activities' markers.
-
-        A closed batch cannot change: its results are kept. A running one is read again.
-        """
-        if (kept := self._results.get(workflow_id)) is not None:
-            return kept
-        handle = self._client.get_workflow_handle(workflow_id)
-        scheduled: dict[int, str] = {}
-        results: dict[str, Any] = {}
-        closed = False
-        async for event in handle.fetch_history_events(rpc_timeout=self._timeout):
-            if event.HasField("activity_task_scheduled_event_attributes"):
-                scheduled[event.event_id] = (
-                    event.activity_task_scheduled_event_attributes.activity_id
-                )
-            elif event.HasField("activity_task_completed_event_attributes"):
-                done = event.activity_task_completed_event_attributes
-                (outcome,) = await self._client.data_converter.decode(
-                    done.result.payloads, [ActionOutcome]
-                )
-                results[scheduled[done.scheduled_event_id]] = outcome.result
-            elif (marker := event.marker_recorded_event_attributes).marker_name == LOCAL_MARKER:
-                if "result" in marker.details:  # an attempt that failed has none
-                    data = json.loads(marker.details["data"].payloads[0].data)
-                    (outcome,) = await self._client.data_converter.decode(
-                        marker.details["result"].payloads, [ActionOutcome]
-                    )
-                    results[data["activity_id"]] = outcome.result
-            elif event.HasField("workflow_execution_completed_event_attributes"):
-                closed = True
-        if closed:
-            self._results[workflow_id] = results
-        return results
 
     def _done_fetching(self, job_id: str, fetching: asyncio.Future[Snapshot]) -> None:
         if self._fetching.get(job_id) is fetching:  # not a newer fetch, started after forget()
@@ -422,7 +228,7 @@ class StatusHub:
             yield first
             return
         watch = self._follow(job_id)
-        subscriber = _Subscriber()
+        subscriber = Subscriber()
         watch.subscribers.add(subscriber)
         try:
             yield first
@@ -455,7 +261,7 @@ class StatusHub:
     async def _following(self, job_id: str, watch: _Watch) -> None:
         """Refresh the job at every change of its state, and its live details while actions
         run; hand each state to the subscribers. Ends with the job, or when nobody wants it."""
-        history: _History | None = None
+        history: RunHistory | None = None
         delay = RETRY_DELAYS_S[0]
         latest = self._latest.get(job_id)
         # Just fetched (by the caller that started this follower): the long poll starts from
@@ -476,7 +282,7 @@ class StatusHub:
                     if history is None or history.run_id != snapshot.view.run_id:
                         if history:
                             history.close()
-                        history = _History(self._client, job_id, snapshot.view.run_id, self.stats)
+                        history = RunHistory(self._client, job_id, snapshot.view.run_id, self.stats)
                     # Without live details to refresh, it still wakes now and then to see
                     # whether anyone wants it.
                     live = has_live_details(snapshot)
@@ -502,23 +308,6 @@ class StatusHub:
             if self._watches.get(job_id) is watch and asyncio.current_task() is watch.task:
                 del self._watches[job_id]
 
-    async def _call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
-        async with self._calls:
-            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-            started, failed = time.perf_counter(), True
-            try:
-                result = await make()
-                failed = False
-                return result
-            except (RPCError, RuntimeError) as err:
-                if (unavailable := unavailable_error(err)) is None:
-                    raise
-                self.stats.errors += 1
-                raise unavailable from err
-            finally:
-                if self._metrics:
-                    self._metrics.observe_call(counter, time.perf_counter() - started, failed)
-
     async def _fetch(self, job_id: str, previous: Snapshot | None) -> Snapshot:
         generation = self._forgotten.get(job_id, 0)
         description = await self._describe(job_id)
@@ -532,7 +321,7 @@ class StatusHub:
             # A worker picked it up after that describe: describe again, or the actions the
             # query shows scheduled would miss their live details (attempt, not yet started).
             description = await self._describe(job_id)
-        run = _run(self._client, description)
+        run = run_of(self._client, description)
         owner = description.typed_search_attributes.get(sa.JOB_OWNER) or ""
         if description.status == WorkflowExecutionStatus.RUNNING:
             if same_state(previous, description):
@@ -542,9 +331,11 @@ class StatusHub:
                 status = before
             elif previous is not None and previous.big and previous.view.run_id == run.run_id:
                 # A big job: the first page, and what changed since the last snapshot.
-                status = await self._query(run, StatusPage(since_version=previous.view.version))
+                status = await self._reads.query(
+                    run, StatusPage(since_version=previous.view.version)
+                )
             else:
-                status = await self._query(run)
+                status = await self._reads.query(run)
             view = await self._live_view(status, description)
             fresh = previous is None or status is not previous.status
             snapshot = Snapshot(
@@ -579,56 +370,21 @@ class StatusHub:
         return snapshot
 
     async def _describe(self, job_id: str) -> WorkflowExecutionDescription:
-        handle = self._client.get_workflow_handle(job_id)
         try:
-            return await self._call("describes", lambda: handle.describe(rpc_timeout=self._timeout))
-        except RPCError as err:
-            if workflow_missing(err):
-                self._latest.pop(job_id, None)
-                raise JobNotFound(job_id) from None
+            return await self._reads.describe(job_id)
+        except JobNotFound:
+            self._latest.pop(job_id, None)
             raise
-
-    async def _query(self, run: Any, page: StatusPage | None = None) -> JobStatus:
-        args = [] if page is None else [page]
-        try:
-            status: JobStatus = await self._call(
-                "queries",
-                lambda: run.query(
-                    "status", *args, result_type=JobStatus, rpc_timeout=self._timeout
-                ),
-            )
-        except WorkflowQueryFailedError as err:
-            raise TemporalUnavailable(f"The job's worker could not answer: {err}") from err
-        return status
 
     async def _status_if_never_ran(
         self, description: WorkflowExecutionDescription
     ) -> JobStatus | None:
         """The state of a run no worker has picked up yet, from its request (None if one of its
         workflow tasks completed). Querying would wait for a worker, and none may answer."""
-        request, last_task = await self._request(description)
+        request, last_task = await self._reads.request(description)
         if request is None or last_task:
             return None
         return status_before_start(description.id, request, description.start_time)
-
-    async def _request(
-        self, description: WorkflowExecutionDescription
-    ) -> tuple[JobRequest | None, int]:
-        """The run's request, and the id of its last completed workflow task (0 if none): the
-        workflow's state is the one it had after that event."""
-        run = _run(self._client, description)
-
-        async def read() -> tuple[JobRequest | None, int]:
-            request, last_task = None, 0
-            async for event in run.fetch_history_events(rpc_timeout=self._timeout):
-                if event.HasField("workflow_execution_started_event_attributes"):
-                    payloads = event.workflow_execution_started_event_attributes.input.payloads
-                    (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
-                elif event.HasField("workflow_task_completed_event_attributes"):
-                    last_task = event.event_id
-            return request, last_task
-
-        return await self._call("histories", read)
 
     async def _final_status(
         self, run: Any, description: WorkflowExecutionDescription, previous: Snapshot | None
@@ -636,10 +392,7 @@ class StatusHub:
         """A finished job's status from its result; jobs that ended abnormally are patched.
         Also whether it is exact: not when no worker could answer for a job that ran."""
         if description.status == WorkflowExecutionStatus.COMPLETED:
-            result: JobStatus = await self._call(
-                "results",
-                lambda: run.result(follow_runs=False, rpc_timeout=self._timeout),
-            )
+            result = await self._reads.result(run)
             return result, True
         ended = description.status or WorkflowExecutionStatus.FAILED
         ended_as = _ENDED_AS.get(ended, Status.FAILED)
@@ -647,7 +400,7 @@ class StatusHub:
         status: JobStatus | None = None
         exact = True
         try:
-            status = await self._query(run)
+            status = await self._reads.query(run)
         except (TemporalUnavailable, RPCError):
             # No worker answers: what the run's history and the hub's last snapshot tell.
             if (
@@ -658,7 +411,7 @@ class StatusHub:
                 return previous.status, False  # patched already, the last time
             request, last_task = None, -1
             with contextlib.suppress(TemporalUnavailable, RPCError):
-                request, last_task = await self._request(description)
+                request, last_task = await self._reads.request(description)
             if request is not None and last_task == 0:  # ended before a worker picked it up
                 status = status_before_start(description.id, request, description.start_time)
             elif (
@@ -722,99 +475,3 @@ class StatusHub:
             if isinstance(details, dict):
                 live.progress = details.get("percent")
                 live.progress_message = details.get("message")
-
-
-class _History:
-    """One run's history, long-polled: tells when the job's state may have changed."""
-
-    def __init__(self, client: Client, job_id: str, run_id: str, stats: HubStats) -> None:
-        self.run_id = run_id
-        self._client, self._job_id, self._stats = client, job_id, stats
-        self._token = b""  # where reading has got to
-        self._reading: asyncio.Task[GetWorkflowExecutionHistoryResponse] | None = None
-
-    async def changed(self, known_length: int, within_s: float) -> bool:
-        """Wait for an event after `known_length` that may change the job's state (True), or
-        `within_s` seconds (False; a read still waiting goes on for the next call)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_s
-        while True:
-            if self._reading is None:
-                self._reading = asyncio.create_task(self._read())
-            done, _ = await asyncio.wait({self._reading}, timeout=max(0, deadline - loop.time()))
-            if not done:
-                return False
-            reading, self._reading = self._reading, None
-            page = await reading
-            self._stats.history_polls += 1
-            self._token = page.next_page_token
-            if state_changed(page, known_length):
-                return True
-
-    def close(self) -> None:
-        if self._reading is not None:
-            self._reading.cancel()
-
-    async def _read(self) -> GetWorkflowExecutionHistoryResponse:
-        """The next events; at the end of the history, waits for new ones.
-
-        Not retried: a lost connection to Temporal is noticed at once (the hub then answers
-        "unavailable" instead of serving a state it can no longer keep current).
-        """
-        return await self._client.workflow_service.get_workflow_execution_history(
-            GetWorkflowExecutionHistoryRequest(
-                namespace=self._client.namespace,
-                execution=WorkflowExecution(workflow_id=self._job_id, run_id=self.run_id),
-                next_page_token=self._token,
-                wait_new_event=True,
-                skip_archival=True,
-            ),
-            retry=False,
-            timeout=LONG_POLL_TIMEOUT,
-        )
-
-
-def _run(
-    client: Client, description: WorkflowExecutionDescription
-) -> WorkflowHandle[Any, JobStatus]:
-    """The described run (not whichever is the latest when it is used)."""
-    return client.get_workflow_handle(
-        description.id, run_id=description.run_id, result_type=JobStatus
-    )
-
-
-def same_state(previous: Snapshot | None, description: WorkflowExecutionDescription) -> bool:
-    """`previous` is of the described running run, and no history event came since."""
-    return (
-        previous is not None
-        and not previous.finished
-        and previous.view.run_id == description.run_id
-        and previous.history_length == description.history_length
-    )
-
-
-def within_first_page(snapshot: Snapshot, page: StatusPage) -> bool:
-    """`page` is a slice of the unfiltered first page a big job's snapshot holds."""
-    view = snapshot.view
-    return (
-        page.status is None
-        and page.names is None
-        and view.actions_offset == 0
-        and page.offset + page.limit <= len(view.actions)
-    )
-
-
-def has_live_details(snapshot: Snapshot) -> bool:
-    """Its running actions have details that only `describe` tells (big jobs keep them in
-    their batches)."""
-    return not snapshot.big and snapshot.status.progress.running > 0
-
-
-def state_changed(page: GetWorkflowExecutionHistoryResponse, known_length: int) -> bool:
-    """The page ends the run's history, or holds a new event that may change the job's state."""
-    if not page.next_page_token:
-        return True
-    return any(
-        event.event_id > known_length and event.WhichOneof("attributes") in _STATE_EVENTS
-        for event in page.history.events
-    )

@@ -1,0 +1,28 @@
+"""The status path: how a job's state gets from Temporal to every viewer.
+
+- `hub.py`: the `StatusHub` that GET, SSE, WebSocket and the dashboard ask, one follower per job.
+- `temporal.py`: its calls to Temporal (describe, query, result, histories), capped and counted.
+- `history.py`: the long poll on a run's history that says when the state may have changed.
+- `snapshot.py`: what the hub knows of a job at one moment, and how viewers are handed it.
+- `errors.py`: what a failed call means (no such job; Temporal unreachable or only slow).
+
+The rules of the state itself are the workflow's: `workflows/job_state.py`.
+"""
+
+from web.status.errors import (
+    JobNotFound,
+    TemporalUnavailable,
+    unavailable_error,
+    workflow_missing,
+)
+from web.status.hub import StatusHub
+from web.status.snapshot import Snapshot
+
+__all__ = [
+    "JobNotFound",
+    "Snapshot",
+    "StatusHub",
+    "TemporalUnavailable",
+    "unavailable_error",
+    "workflow_missing",
+]

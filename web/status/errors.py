@@ -1,0 +1,51 @@
+"""What a failed call to Temporal means for a reader: no such job, or Temporal unreachable or
+too slow right now (the API's 404, 503, and a stale state)."""
+
+from __future__ import annotations
+
+from temporalio.service import RPCError, RPCStatusCode
+
+# CANCELLED is what the SDK reports when a call's rpc_timeout expires.
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+}
+
+
+class JobNotFound(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job {job_id!r} not found.")
+
+
+class TemporalUnavailable(Exception):
+    """Temporal, or the worker that answers for a job, cannot be reached right now.
+
+    `slow`: it is reachable but did not answer within FANOUT_TEMPORAL_RPC_TIMEOUT_S (overload,
+    or a job whose worker is busy or gone); readers then get the last state, marked stale.
+    """
+
+    def __init__(self, message: str, *, slow: bool = False) -> None:
+        super().__init__(message)
+        self.slow = slow
+
+
+def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
+    """The TemporalUnavailable that `err` means, if it means Temporal cannot be reached."""
+    if isinstance(err, RPCError) and (
+        err.status in _UNAVAILABLE
+        or (err.status == RPCStatusCode.UNKNOWN and "transport" in err.message)
+    ):
+        slow = err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+        return TemporalUnavailable(f"Temporal did not answer ({err.message}).", slow=slow)
+    if isinstance(err, RuntimeError) and "Failed client connect" in str(err):
+        return TemporalUnavailable("Temporal cannot be reached.")
+    return None
+
+
+def workflow_missing(err: RPCError) -> bool:
+    """Temporal has no such workflow (NOT_FOUND is also what an unknown namespace gets: that
+    is a setting to fix, not a job that does not exist)."""
+    return err.status == RPCStatusCode.NOT_FOUND and not any(
+        "NamespaceNotFound" in detail.type_url for detail in err.grpc_status.details
+    )

@@ -1,0 +1,102 @@
+"""Following one run's history by long poll: it tells when a job's state may have changed, so
+the hub asks Temporal for the state only then."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import (
+    GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryResponse,
+)
+from temporalio.client import Client
+
+# Longer than the server holds a history long poll (20 s by default) before answering "nothing".
+LONG_POLL_TIMEOUT = timedelta(seconds=70)
+# History events after which the workflow's state may have changed.
+_STATE_EVENTS = {
+    "workflow_task_completed_event_attributes",
+    "workflow_execution_completed_event_attributes",
+    "workflow_execution_failed_event_attributes",
+    "workflow_execution_timed_out_event_attributes",
+    "workflow_execution_canceled_event_attributes",
+    "workflow_execution_terminated_event_attributes",
+    "workflow_execution_continued_as_new_event_attributes",
+}
+
+
+@dataclass
+class HubStats:
+    describes: int = 0
+    queries: int = 0
+    results: int = 0
+    histories: int = 0  # histories read: runs no worker has picked up, or ended with none
+    errors: int = 0
+    history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
+
+    @property
+    def temporal_calls(self) -> int:
+        return self.describes + self.queries + self.results + self.histories
+
+
+class RunHistory:
+    """One run's history, long-polled: tells when the job's state may have changed."""
+
+    def __init__(self, client: Client, job_id: str, run_id: str, stats: HubStats) -> None:
+        self.run_id = run_id
+        self._client, self._job_id, self._stats = client, job_id, stats
+        self._token = b""  # where reading has got to
+        self._reading: asyncio.Task[GetWorkflowExecutionHistoryResponse] | None = None
+
+    async def changed(self, known_length: int, within_s: float) -> bool:
+        """Wait for an event after `known_length` that may change the job's state (True), or
+        `within_s` seconds (False; a read still waiting goes on for the next call)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while True:
+            if self._reading is None:
+                self._reading = asyncio.create_task(self._read())
+            done, _ = await asyncio.wait({self._reading}, timeout=max(0, deadline - loop.time()))
+            if not done:
+                return False
+            reading, self._reading = self._reading, None
+            page = await reading
+            self._stats.history_polls += 1
+            self._token = page.next_page_token
+            if state_changed(page, known_length):
+                return True
+
+    def close(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+
+    async def _read(self) -> GetWorkflowExecutionHistoryResponse:
+        """The next events; at the end of the history, waits for new ones.
+
+        Not retried: a lost connection to Temporal is noticed at once (the hub then answers
+        "unavailable" instead of serving a state it can no longer keep current).
+        """
+        return await self._client.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace=self._client.namespace,
+                execution=WorkflowExecution(workflow_id=self._job_id, run_id=self.run_id),
+                next_page_token=self._token,
+                wait_new_event=True,
+                skip_archival=True,
+            ),
+            retry=False,
+            timeout=LONG_POLL_TIMEOUT,
+        )
+
+
+def state_changed(page: GetWorkflowExecutionHistoryResponse, known_length: int) -> bool:
+    """The page ends the run's history, or holds a new event that may change the job's state."""
+    if not page.next_page_token:
+        return True
+    return any(
+        event.event_id > known_length and event.WhichOneof("attributes") in _STATE_EVENTS
+        for event in page.history.events
+    )

@@ -1,0 +1,152 @@
+"""The status hub's calls to Temporal: describe, the `status` query, results, histories (a run's
+request, a batch's results), each counted, timed and capped in number, with errors that say
+whether Temporal is unreachable or only slow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from cachetools import LRUCache
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
+from temporalio.service import RPCError
+
+from fanout.settings import Settings
+from web.metrics import Metrics
+from web.status.errors import JobNotFound, TemporalUnavailable, unavailable_error, workflow_missing
+from web.status.history import HubStats
+from workflows.contract import ActionOutcome, JobRequest, JobStatus, StatusPage
+
+T = TypeVar("T")
+
+# The history event of a local activity's attempt: its id in `data`, its outcome in `result`.
+LOCAL_MARKER = "core_local_activity"
+
+
+class TemporalReads:
+    def __init__(self, client: Client, config: Settings, metrics: Metrics | None = None) -> None:
+        self._client = client
+        self._metrics = metrics
+        self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
+        self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
+        self._results: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=256)
+        self.stats = HubStats()
+
+    async def result(self, run: WorkflowHandle[Any, JobStatus]) -> JobStatus:
+        """A finished run's result: its final state."""
+        result: JobStatus = await self.call(
+            "results", lambda: run.result(follow_runs=False, rpc_timeout=self._timeout)
+        )
+        return result
+
+    async def batch_results(self, workflow_id: str) -> dict[str, Any]:
+        """Results of a batch's completed actions, read from its history (no worker needed):
+        activities' completions, and local activities' markers.
+
+        A closed batch cannot change: its results are kept. A running one is read again.
+        """
+        if (kept := self._results.get(workflow_id)) is not None:
+            return kept
+        handle = self._client.get_workflow_handle(workflow_id)
+        scheduled: dict[int, str] = {}
+        results: dict[str, Any] = {}
+        closed = False
+        async for event in handle.fetch_history_events(rpc_timeout=self._timeout):
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                scheduled[event.event_id] = (
+                    event.activity_task_scheduled_event_attributes.activity_id
+                )
+            elif event.HasField("activity_task_completed_event_attributes"):
+                done = event.activity_task_completed_event_attributes
+                (outcome,) = await self._client.data_converter.decode(
+                    done.result.payloads, [ActionOutcome]
+                )
+                results[scheduled[done.scheduled_event_id]] = outcome.result
+            elif (marker := event.marker_recorded_event_attributes).marker_name == LOCAL_MARKER:
+                if "result" in marker.details:  # an attempt that failed has none
+                    data = json.loads(marker.details["data"].payloads[0].data)
+                    (outcome,) = await self._client.data_converter.decode(
+                        marker.details["result"].payloads, [ActionOutcome]
+                    )
+                    results[data["activity_id"]] = outcome.result
+            elif event.HasField("workflow_execution_completed_event_attributes"):
+                closed = True
+        if closed:
+            self._results[workflow_id] = results
+        return results
+
+    async def call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
+        async with self._calls:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            started, failed = time.perf_counter(), True
+            try:
+                result = await make()
+                failed = False
+                return result
+            except (RPCError, RuntimeError) as err:
+                if (unavailable := unavailable_error(err)) is None:
+                    raise
+                self.stats.errors += 1
+                raise unavailable from err
+            finally:
+                if self._metrics:
+                    self._metrics.observe_call(counter, time.perf_counter() - started, failed)
+
+    async def describe(self, job_id: str) -> WorkflowExecutionDescription:
+        handle = self._client.get_workflow_handle(job_id)
+        try:
+            return await self.call("describes", lambda: handle.describe(rpc_timeout=self._timeout))
+        except RPCError as err:
+            if workflow_missing(err):
+                raise JobNotFound(job_id) from None
+            raise
+
+    async def query(self, run: Any, page: StatusPage | None = None) -> JobStatus:
+        args = [] if page is None else [page]
+        try:
+            status: JobStatus = await self.call(
+                "queries",
+                lambda: run.query(
+                    "status", *args, result_type=JobStatus, rpc_timeout=self._timeout
+                ),
+            )
+        except WorkflowQueryFailedError as err:
+            raise TemporalUnavailable(f"The job's worker could not answer: {err}") from err
+        return status
+
+    async def request(
+        self, description: WorkflowExecutionDescription
+    ) -> tuple[JobRequest | None, int]:
+        """The run's request, and the id of its last completed workflow task (0 if none): the
+        workflow's state is the one it had after that event."""
+        run = run_of(self._client, description)
+
+        async def read() -> tuple[JobRequest | None, int]:
+            request, last_task = None, 0
+            async for event in run.fetch_history_events(rpc_timeout=self._timeout):
+                if event.HasField("workflow_execution_started_event_attributes"):
+                    payloads = event.workflow_execution_started_event_attributes.input.payloads
+                    (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
+                elif event.HasField("workflow_task_completed_event_attributes"):
+                    last_task = event.event_id
+            return request, last_task
+
+        return await self.call("histories", read)
+
+
+def run_of(
+    client: Client, description: WorkflowExecutionDescription
+) -> WorkflowHandle[Any, JobStatus]:
+    """The described run (not whichever is the latest when it is used)."""
+    return client.get_workflow_handle(
+        description.id, run_id=description.run_id, result_type=JobStatus
+    )
