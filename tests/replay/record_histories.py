@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 import worker
 from fanout.temporal import exit_process
 from tests.conftest import TEMPORAL_CLI, clean_settings
-from web.status_hub import StatusHub
+from web.status import StatusHub
 from web.temporal_jobs import JobOperations
 from workflows import search_attributes as sa
 from workflows.contract import JobSpec
