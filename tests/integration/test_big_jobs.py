@@ -67,11 +67,13 @@ async def test_a_big_job_runs_in_batches_and_stays_exact(
 
 async def test_a_big_jobs_progress_is_live(dev_env: WorkflowEnvironment) -> None:
     fake = FakeSleep()
-    # The slow ten outlast several of their batch's reports (one a second at first).
-    request = {"actions": [*many(240, seconds=0), *many(10, seconds=5)]}
+    # The slow ten run until the 240 others are seen done (heartbeating, as regular activities).
+    slow = [{**a, "local": False} for a in many(10, seconds=0.5, hold=True)]
+    request = {"actions": [*many(240, seconds=0), *slow]}
     async with job_worker(dev_env, [fake.activity()]) as queue:
         handle = await start(dev_env.client, queue, request)
         midway = await wait_for_status(handle, lambda s: s.progress.completed >= 240)
+        fake.release()
         final: JobStatus = await handle.result()
     assert midway.status is Status.RUNNING
     assert midway.progress.running == 10

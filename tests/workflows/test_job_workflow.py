@@ -34,7 +34,8 @@ class FakeSleep:
     """Stands in for `demo.sleep` and records what the workflow made it do.
 
     params: `seconds` (heartbeats while it waits), `barrier` (wait until that many calls are
-    running at once), `fail_permanently` (non-retryable error).
+    running at once), `hold` (wait until the test calls `release()`), `fail_permanently`
+    (non-retryable error).
     """
 
     def __init__(self) -> None:
@@ -43,6 +44,10 @@ class FakeSleep:
         self.started: list[str] = []
         self.cancelled: list[str] = []
         self.changed = asyncio.Condition()
+        self.released = asyncio.Event()
+
+    def release(self) -> None:
+        self.released.set()
 
     def activity(self) -> Callable[..., Any]:
         @activity.defn(name="demo.sleep")
@@ -59,6 +64,8 @@ class FakeSleep:
                         await asyncio.wait_for(
                             self.changed.wait_for(lambda: self.running >= params["barrier"]), 10
                         )
+                if params.get("hold"):
+                    await self.released.wait()
                 deadline = asyncio.get_running_loop().time() + params.get("seconds", 0)
                 while asyncio.get_running_loop().time() < deadline:
                     registry.report_progress(0)
