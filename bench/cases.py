@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -34,8 +35,33 @@ class Case:
     unit: str
     target: str
     met: Callable[[float], bool]
-    run: Callable[[], Awaitable[float]]
+    # None: a second figure of the case before it, which its runs leave in `Bench.figures[key]`
+    run: Callable[[], Awaitable[float]] | None
     after: Callable[[], Awaitable[None]] | None = None  # once, after the repeats: for the notes
+
+
+@dataclass
+class CeleryPeer:
+    """The Celery + Redis peer of the throughput case: its processes once they run, or why not."""
+
+    worker_pid: int = 0
+    redis_pid: int = 0
+    missing: str = ""  # one line for the report when the peer was not (fully) measured
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.worker_pid) and not self.missing
+
+
+class CpuUse(dict[str, float]):
+    """CPU seconds each process used during one measurement."""
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.1f}" for k, v in self.items() if v >= 0.05)
+
+    def per_1000(self, actions: int, processes: tuple[str, ...]) -> float:
+        """CPU seconds of `processes` together, per 1,000 of the `actions` that ran meanwhile."""
+        return sum(self[p] for p in processes) * 1000 / actions
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -50,10 +76,40 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: fields[1] is the parent, [11:15] the CPU ticks."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its live descendants (the parent of each from /proc/<pid>/stat)."""
+    children: defaultdict[int, list[int]] = defaultdict(list)
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                children[int(stat_fields(int(proc.name))[1])].append(int(proc.name))
+            except (OSError, IndexError):  # exited meanwhile
+                continue
+    tree = [pid]
+    for member in tree:  # grows while it is walked: breadth first
+        tree += children[member]
+    return tree
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds a process and all its descendants have used so far: each live one's own
+    (user + system) and what it counted for the children it has reaped (cutime + cstime)."""
+    ticks = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):  # exited since: its parent counts it once reaped
+            ticks += sum(int(f) for f in stat_fields(member)[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def sleeps(*seconds: float) -> dict[str, Any]:
@@ -70,6 +126,7 @@ class Bench:
     def __init__(self, stack: Stack, client: Client, raw_worker_pid: int) -> None:
         self.stack, self.client = stack, client
         self.raw_worker_pid = raw_worker_pid
+        self.celery = CeleryPeer(missing="not started")
         self.http = aiohttp.ClientSession(
             base_url=stack.url,
             headers={"Authorization": f"Bearer {BENCH_KEY}"},
@@ -78,6 +135,8 @@ class Bench:
         )
         self.extra: defaultdict[str, str] = defaultdict(str)  # notes cases leave for the report
         self.runs: Counter[str] = Counter()  # how often each case ran
+        self.figures: defaultdict[str, list[float]] = defaultdict(list)  # of cases without `run`
+        self.refused = 0  # SSE streams that answered 503 and were opened again
 
     async def request(self, method: str, path: str, expect: int = 200, **options: Any) -> Any:
         """One API call's JSON answer. A pooled connection the server closed or reset just then
@@ -108,9 +167,33 @@ class Bench:
         for_each = (self.request("POST", f"/api/jobs/{j}/cancel", 202) for j in job_ids)
         await asyncio.gather(*for_each, return_exceptions=True)  # some have ended meanwhile
 
+    async def terminate(self, job_ids: list[str]) -> None:
+        """Ends jobs at once through Temporal. Cancelling 1,000 jobs costs a workflow task each
+        and each action's cancellation: with the store on disk, the three runs of 7b took 7.8
+        minutes that way and 3.4 with this (2026-12-01, both on a loaded machine)."""
+        slots = asyncio.Semaphore(100)
+
+        async def one(job_id: str) -> None:
+            async with slots:
+                await self.client.get_workflow_handle(job_id).terminate("benchmark run over")
+
+        await asyncio.gather(*(one(j) for j in job_ids), return_exceptions=True)
+
     async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
-        """The job's Server-Sent Events stream, one decoded state per event."""
-        async with self.http.get(f"/api/jobs/{job_id}/events") as response:
+        """The job's Server-Sent Events stream, one decoded state per event.
+
+        A 503 (Temporal did not answer the web app in time: under load on these 2 cores it
+        happens to a few of hundreds of new streams) is retried after its Retry-After, as a
+        client that wants the stream does; `Bench.refused` counts them for the notes.
+        """
+        for attempt in range(OPEN_TRIES):
+            response = await self.http.get(f"/api/jobs/{job_id}/events")
+            if response.status != 503 or attempt == OPEN_TRIES - 1:
+                break
+            self.refused += 1
+            response.release()
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+        async with response:
             assert response.status == 200, await response.text()
             data: list[bytes] = []
             async for raw in response.content:
@@ -145,10 +228,14 @@ class Bench:
     async def wait_all_completed(self, job_ids: set[str]) -> None:
         """Through the API, as a client waiting for a batch would: list the user's running jobs
         every 0.2 s until none of these is among them, then check that all completed."""
+        deadline = time.monotonic() + WAIT_LIMIT_S
         while True:
             running = await self.get("/api/jobs", status="RUNNING", page_size=500)
-            if not job_ids & {j["job_id"] for j in running["jobs"]}:
+            left = job_ids & {j["job_id"] for j in running["jobs"]}
+            if not left:
                 break
+            if time.monotonic() > deadline:  # a stuck job would otherwise hold the run forever
+                raise AssertionError(f"{len(left)} jobs still running after {WAIT_LIMIT_S} s")
             await asyncio.sleep(WAIT_POLL_S)
         done = await self.get("/api/jobs", status="COMPLETED", page_size=500)
         missing = job_ids - {j["job_id"] for j in done["jobs"]}
@@ -175,52 +262,81 @@ class Bench:
         await self.wait_all_completed(job_ids)
         return JOBS / (time.perf_counter() - started)
 
-    def cpu_use(self) -> dict[str, float]:
+    async def celery_throughput(self) -> float:
+        from bench import celery_peer  # imported once the peer has started: see bench/run.py
+
+        return await asyncio.to_thread(celery_peer.jobs_per_second, JOBS, 5, 0.01)
+
+    def cpu_use(self) -> CpuUse:
         """CPU seconds used so far by each process of the benchmark."""
         assert self.stack.server is not None
         assert self.stack.web is not None
-        return {
-            "server": cpu_s(self.stack.server.process.pid),
-            "worker": cpu_s(self.stack.workers[0].process.pid),
-            "raw worker": cpu_s(self.raw_worker_pid),
-            "web": cpu_s(self.stack.web.process.pid),
-            "bench": time.process_time(),
-        }
+        use = CpuUse(
+            server=cpu_s(self.stack.server.process.pid),
+            worker=cpu_s(self.stack.workers[0].process.pid),
+            web=cpu_s(self.stack.web.process.pid),
+        )
+        use["raw worker"] = cpu_s(self.raw_worker_pid)
+        if self.celery.ready:
+            use["celery worker"] = tree_cpu_s(self.celery.worker_pid)
+            use["redis"] = cpu_s(self.celery.redis_pid)
+        use["bench"] = time.process_time()
+        return use
 
-    async def measured(self, run: Callable[[], Awaitable[T]]) -> tuple[T, str]:
+    async def measured(self, run: Callable[[], Awaitable[T]]) -> tuple[T, CpuUse]:
         """`run`'s figure, and the CPU each process spent meanwhile."""
         before = self.cpu_use()
         figure = await run()
-        used = {k: v - before[k] for k, v in self.cpu_use().items()}
-        return figure, ", ".join(f"{k} {v:.1f}" for k, v in used.items() if v >= 0.05)
+        after = self.cpu_use()
+        return figure, CpuUse({k: v - before[k] for k, v in after.items() if k in before})
 
     async def throughput_ratio(self) -> float:
-        # Turn about first: the server's store grows with every run, so the later run pays more.
+        """API ÷ bare SDK; API ÷ Celery + Redis goes to `figures` (when the peer runs).
+
+        The halves take turns going first (a rotation: each is first, second and third once in
+        three runs): the server's store grows with every run, so a later half pays more.
+        """
         self.runs["throughput"] += 1
-        if self.runs["throughput"] % 2:
-            (raw, raw_cpu), (api, api_cpu) = (
-                await self.measured(self.raw_throughput),
-                await self.measured(self.api_throughput),
+        run = self.runs["throughput"]
+        halves: dict[str, Callable[[], Awaitable[float]]] = {
+            "bare SDK": self.raw_throughput,
+            "API": self.api_throughput,
+            "Celery + Redis": self.celery_throughput,
+        }
+        order = list(halves)
+        order = order[(run - 1) % 3 :] + order[: (run - 1) % 3]
+        jobs_s: dict[str, float] = {}
+        notes = []
+        for name in order:
+            if name == "Celery + Redis" and not self.celery.ready:
+                continue
+            try:
+                jobs_s[name], cpu = await self.measured(halves[name])
+            except Exception as error:
+                if name != "Celery + Redis":
+                    raise
+                self.celery.missing = f"its run {run} failed ({type(error).__name__}: {error})"
+                continue
+            per_1000 = cpu.per_1000(JOBS * 5, WORKING[name])
+            notes.append(
+                f"{name} {jobs_s[name]:.1f} jobs/s, {per_1000:.1f} CPU-s per 1,000 actions "
+                f"(CPU s: {cpu})"
             )
-        else:
-            (api, api_cpu), (raw, raw_cpu) = (
-                await self.measured(self.api_throughput),
-                await self.measured(self.raw_throughput),
-            )
-        self.extra["throughput"] += (
-            f"API {api:.1f} jobs/s (CPU s: {api_cpu}) vs bare SDK {raw:.1f} jobs/s "
-            f"(CPU s: {raw_cpu}); "
-        )
-        return api / raw
+        self.extra["throughput"] += f"run {run}: " + "; ".join(notes) + "; "
+        if "Celery + Redis" in jobs_s:
+            self.figures["throughput_celery"].append(jobs_s["API"] / jobs_s["Celery + Redis"])
+        return jobs_s["API"] / jobs_s["bare SDK"]
 
     # -- 2 ------------------------------------------------------------------------------------
     async def freshness(self) -> float:
         calls = await self.hub_calls()
         (p95, p50, p99), cpu = await self.measured(partial(self.watch_completions, 100, 5))
         calls = await self.hub_calls() - calls
+        per_1000 = cpu.per_1000(100 * 5, WORKING["API"])
+        self.figures["freshness_cpu"].append(per_1000)
         self.extra["freshness"] += (
             f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; hub: {calls['describes']} describes, "
-            f"{calls['queries']} queries; CPU s: {cpu}; "
+            f"{calls['queries']} queries; {per_1000:.1f} CPU-s per 1,000 actions (CPU s: {cpu}); "
         )
         return p95
 
@@ -230,8 +346,9 @@ class Bench:
         _, cpu = await self.measured(partial(self.watch_completions, 100, 0))
         (p95, p50, p99), _ = await self.measured(partial(self.watch_completions, 10, 5))
         self.extra["freshness"] += (
-            f"the same jobs, nobody watching: CPU s: {cpu}; 10 jobs × 5 viewers: p50 {p50:.0f} "
-            f"ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"
+            f"the same jobs, nobody watching: {cpu.per_1000(100 * 5, WORKING['API']):.1f} CPU-s "
+            f"per 1,000 actions (CPU s: {cpu}); 10 jobs × 5 viewers: p50 {p50:.0f} ms, "
+            f"p95 {p95:.0f} ms, p99 {p99:.0f} ms"
         )
 
     async def watch_completions(self, jobs: int, viewers: int) -> tuple[float, float, float]:
@@ -261,7 +378,8 @@ class Bench:
                         done = datetime.fromisoformat(action["result"]["done_at"])
                         delays.append((now - done).total_seconds() * 1000)
 
-        await asyncio.gather(*(viewer(j) for j in job_ids for _ in range(viewers)))
+        watching = asyncio.gather(*(viewer(j) for j in job_ids for _ in range(viewers)))
+        await asyncio.wait_for(watching, WAIT_LIMIT_S)  # a stream of a stuck job never ends
         assert len(delays) == jobs * 5 * viewers, len(delays)
         return percentile(delays, 95), percentile(delays, 50), percentile(delays, 99)
 
@@ -392,7 +510,10 @@ class Bench:
     async def fanout_wide(self) -> float:
         started = time.perf_counter()
         job_id = await self.submit(sleeps(*[0.01] * 10_000))
-        while (await self.get(f"/api/jobs/{job_id}"))["status"] != "COMPLETED":
+        deadline = time.monotonic() + 3 * WAIT_LIMIT_S
+        while (status := (await self.get(f"/api/jobs/{job_id}"))["status"]) != "COMPLETED":
+            if status in ("FAILED", "CANCELLED") or time.monotonic() > deadline:
+                raise AssertionError(f"the 10,000-action job is {status}, not COMPLETED")
             await asyncio.sleep(0.5)
         return time.perf_counter() - started
 
@@ -402,7 +523,9 @@ class Bench:
             await self.measured(self.fanout_wide),
         )
         self.extra["wide"] += (
-            f"Fanout {fanout:.0f} s (CPU s: {fanout_cpu}) vs bare SDK {raw:.0f} s "
+            f"Fanout {fanout:.0f} s, {fanout_cpu.per_1000(10_000, WORKING['API']):.1f} CPU-s per "
+            f"1,000 actions (CPU s: {fanout_cpu}) vs bare SDK {raw:.0f} s, "
+            f"{raw_cpu.per_1000(10_000, WORKING['bare SDK']):.1f} CPU-s per 1,000 actions "
             f"(CPU s: {raw_cpu}); "
         )
         return fanout / raw
@@ -446,12 +569,21 @@ class Bench:
         job_ids = await asyncio.gather(*(one() for _ in range(1000)))
         await asyncio.sleep(3)  # every job has had its first workflow task
         rss = rss_mb(worker.process.pid)
-        await self.cancel(job_ids)
+        await self.terminate(job_ids)
         return rss
 
 
 JOBS = 200
+# The processes whose CPU counts for each way of running actions ("CPU-s per 1,000 actions"): the
+# bare SDK has no web app, Celery no Temporal (its worker counts with its pool's processes).
+WORKING = {
+    "API": ("server", "worker", "web"),
+    "bare SDK": ("server", "raw worker"),
+    "Celery + Redis": ("celery worker", "redis"),
+}
 STORE_QUEUE = "bench-nobody"  # no worker: the stored jobs only time out
+OPEN_TRIES = 5
+WAIT_LIMIT_S = 300
 WAIT_POLL_S = float(os.environ.get("WAIT_POLL_S", "0.2"))
 BENCH_KEY = "bench-key-0123456789ab"
 LIST_USER, LIST_KEY = "lister", "lister-key-0123456789"
