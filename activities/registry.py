@@ -131,6 +131,8 @@ def action(
     own), but a local action's progress and attempts show only once it ends, and a worker that
     dies reruns it. `local` may also be a function of the params (`lambda p: p.seconds <= 1`)
     for types that are short only sometimes. A request can choose per action (`local`).
+    The choice is made inside the job's workflow: changing a type's `local` changes what running
+    jobs replay, so change it only when no job with that type is running (or under a new type).
     """
 
     def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
