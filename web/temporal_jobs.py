@@ -168,8 +168,12 @@ class JobOperations:
 
     async def _closed(self, job_id: str, snapshot: Snapshot) -> Snapshot:
         """The job's state once its workflow has closed: the final state is often seen (by
-        query) a moment before Temporal reports the run closed."""
+        query) a moment before Temporal reports the run closed. A new run meanwhile means
+        another retry started it."""
+        run_id = snapshot.view.run_id
         for _ in range(CLOSE_WAIT_TRIES):
+            if snapshot.view.run_id != run_id:
+                raise Conflict(f"Job {job_id} is already running again.")
             if snapshot.finished:
                 return snapshot
             await asyncio.sleep(0.1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import cast
 
 import pytest
@@ -145,3 +146,17 @@ async def test_a_retry_while_the_run_still_winds_down_is_told_to_try_again(
     ):
         await operations.retry("job-1", snapshot)
     assert hub.snapshot_calls == 3  # it waited for the close, then said so
+
+
+async def test_a_retry_that_sees_another_retrys_run_while_waiting_is_told_it_runs_again() -> None:
+    """It saw the job FAILED a moment before its run closed; meanwhile another retry started a
+    new run: that one is not the run it meant to retry."""
+    seen = failed_but_open("job-1")
+    newer = replace(
+        seen, view=seen.view.model_copy(update={"run_id": "run-2", "status": Status.RUNNING})
+    )
+    hub = StillClosing(newer)
+    operations = JobOperations(cast(Client, None), cast(StatusHub, hub), clean_settings())
+    with pytest.raises(Conflict, match=r"^Job job-1 is already running again\.$"):
+        await operations.retry("job-1", seen)
+    assert hub.snapshot_calls == 1
