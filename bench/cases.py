@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from bench.raw import RAW_QUEUE
-from tests.stack import Stack
+from fanout.stack import Stack
 from workflows import search_attributes as sa
 
 T = TypeVar("T")

@@ -29,13 +29,15 @@ class RawJob:
     """N activities gathered: what a Fanout job does, without its bookkeeping."""
 
     @workflow.run
-    async def run(self, actions: int, seconds: float) -> int:
+    async def run(self, actions: int, seconds: float | list[float]) -> int:
+        """`actions` sleeps of `seconds` each, or one for each of a list of `seconds`."""
+        each = seconds if isinstance(seconds, list) else [seconds] * actions
         results = await asyncio.gather(
             *(
                 workflow.execute_activity(
-                    raw_sleep, seconds, start_to_close_timeout=timedelta(seconds=60)
+                    raw_sleep, s, start_to_close_timeout=timedelta(seconds=60)
                 )
-                for _ in range(actions)
+                for s in each
             )
         )
         return len(results)

@@ -36,11 +36,9 @@ from bench.cases import (
     process_tree,
     tree_cpu_s,
 )
-from fanout.run import SQLITE_PRAGMAS
 from fanout.settings import Settings
+from fanout.stack import REPO, SQLITE_PRAGMAS, Proc, Stack, free_port, port_taken
 from fanout.temporal import connect, exit_process
-from tests.processes import REPO, Proc, free_port, port_taken
-from tests.stack import Stack
 
 REPEATS = 3
 BUDGET_S = 600  # how long `make bench` should take
@@ -120,10 +118,11 @@ async def main(only: list[str], on_disk: bool, full: bool) -> None:
     """Run every case (or only the named ones: then nothing is written)."""
     began, busy, own = time.perf_counter(), machine_busy_s(), tree_cpu_s(os.getpid())
     with tempfile.TemporaryDirectory() as data:
-        stack = Stack(Path(data), on_disk=on_disk)
-        stack.env["FANOUT_API_KEYS"] = f"bench:{BENCH_KEY},{LIST_USER}:{LIST_KEY}"
-        del stack.env["FANOUT_HUB_LIVE_DETAILS_S"]  # the product's default
-        stack.env |= {k: v for k, v in os.environ.items() if k.startswith("FANOUT_")}
+        # make run's defaults, but for the keys, and any FANOUT_* setting this was started with
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FANOUT_")}
+        env |= {"FANOUT_API_KEYS": f"bench:{BENCH_KEY},{LIST_USER}:{LIST_KEY}"}
+        env |= {k: v for k, v in os.environ.items() if k.startswith("FANOUT_")}
+        stack = Stack(Path(data), env, on_disk=on_disk)
         await stack.start_server()
         await stack.start_worker()
         raw = await Proc.python("-m", "bench.raw", env=stack.env, cwd=REPO)

@@ -1,8 +1,9 @@
 """`make run`: the whole app on one machine, stopped as one.
 
 Starts the Temporal dev server (SQLite file in FANOUT_DATA_DIR, Web UI on), a worker and the web
-app; prints the URLs once everything is ready; on Ctrl+C or SIGTERM stops every process it
-started. With FANOUT_TEMPORAL_ADDRESS set it uses that server and starts none.
+app, with the commands of `fanout.stack`; prints the URLs once everything is ready; on Ctrl+C or
+SIGTERM stops every process it started. With FANOUT_TEMPORAL_ADDRESS set it uses that server and
+starts none.
 """
 
 from __future__ import annotations
@@ -23,42 +24,12 @@ from typing import TextIO
 import httpx
 
 from fanout.settings import Settings, settings
+from fanout.stack import WORKER_READY_LINE, dev_server_args, web_args, worker_args
 from fanout.temporal import connect, exit_process
-from workflows import search_attributes as sa
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-WORKER_READY_LINE = "Serving task queue"
 PR_SET_PDEATHSIG = 1
-
-
-# SQLite in write-ahead mode, synced at checkpoints: 2.3 times the jobs per second of SQLite's
-# defaults on a 2-core machine (bare SDK: 18.1 against 7.8). A killed server loses nothing; only
-# a power cut could lose its last moments.
-SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
-
-
-def dev_server_args(
-    temporal: Path,
-    *,
-    port: int,
-    ui_port: int | None,
-    db_file: Path | None,
-    namespace: str = "default",
-) -> list[str]:
-    """The dev server as `make run` starts it (tests start it the same way): on loopback, with
-    Fanout's search attributes; `ui_port` None: no Web UI; `db_file` None: SQLite in memory."""
-    args = [str(temporal), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
-    args += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
-    if db_file is not None:
-        args += ["--db-filename", str(db_file)]
-        for pragma in SQLITE_PRAGMAS:
-            args += ["--sqlite-pragma", pragma]
-    args += ["--namespace", namespace, "--log-level", "error"]
-    for key in sa.ALL:
-        args += ["--search-attribute", f"{key.name}={sa.CLI_TYPE_NAMES[key.indexed_value_type]}"]
-    return args
 
 
 class LaunchError(Exception):
@@ -119,23 +90,8 @@ class Launcher:
         if config.uses_dev_server:
             await self._start_dev_server()
         await self._wait_for_temporal()
-        worker = await self._spawn(
-            "worker", [self.python, str(REPO_ROOT / "worker.py")], WORKER_READY_LINE
-        )
-        await self._spawn(
-            "web",
-            [
-                self.python,
-                "-m",
-                "uvicorn",
-                "web.app:app",
-                "--host",
-                config.host,
-                "--port",
-                str(config.port),
-                "--no-access-log",
-            ],
-        )
+        worker = await self._spawn("worker", worker_args(self.python), WORKER_READY_LINE)
+        await self._spawn("web", web_args(self.python, host=config.host, port=config.port))
         await self._wait(worker.ready.wait(), "the worker to poll Temporal")
         await self._wait(self._web_healthy(), "the web app to answer /healthz")
 

@@ -5,44 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import sys
 import tempfile
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from fanout import stack
+from fanout.stack import REPO, bound_socket, free_port, port_taken
+
+__all__ = ["REPO", "WORKDIR", "Proc", "bound_socket", "clean_env", "free_port", "port_taken"]
 
 # Where test processes run: not the repository, whose `.env` (if someone made one) would reach
 # their settings. Nothing is read from here; stray files land here instead of in the checkout.
 WORKDIR = Path(tempfile.mkdtemp(prefix="fanout-tests-cwd-"))
-
-
-def bound_socket() -> socket.socket:
-    """A listening socket on a free loopback port, to hand to a server: no other process can
-    take the port between choosing it and serving on it."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def free_port() -> int:
-    """A port free right now, for servers that cannot take a socket (the Temporal dev server,
-    `make run`): whoever starts one on it tries other ports if it was taken meanwhile."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def port_taken(output: str) -> bool:
-    """A server's output says its port was taken (by another process, after we chose it)."""
-    return "already in use" in output or "Address already in use" in output
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -51,92 +25,10 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env | overrides
 
 
-class Proc:
-    """A child process whose combined output is collected line by line."""
+class Proc(stack.Proc):
+    """A test's child process: runs in WORKDIR unless told otherwise."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._new_line = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(
-        cls,
-        args: Sequence[str],
-        env: Mapping[str, str],
-        *,
-        stdin: bytes | None = None,
-        pass_fds: Sequence[int] = (),
-        cwd: Path = WORKDIR,
-    ) -> Proc:
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            pass_fds=pass_fds,
-        )
-        if stdin is not None:
-            assert process.stdin is not None
-            process.stdin.write(stdin)
-            await process.stdin.drain()
-            process.stdin.close()
-        return cls(process)
-
-    @classmethod
-    async def python(
-        cls,
-        *args: str,
-        env: Mapping[str, str],
-        pass_fds: Sequence[int] = (),
-        cwd: Path = WORKDIR,
-    ) -> Proc:
-        """`python <args>`; a script is named relative to the repository (`worker.py`)."""
-        first = REPO / args[0] if args and args[0].endswith(".py") else None
-        argv = [str(first), *args[1:]] if first else list(args)
-        return await cls.start([sys.executable, *argv], env, pass_fds=pass_fds, cwd=cwd)
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            self.lines.append(raw.decode(errors="replace").rstrip())
-            self._new_line.set()
-        self._new_line.set()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    async def wait_for_line(self, text: str, timeout: float = 60, count: int = 1) -> None:
-        async def seen() -> None:
-            while sum(text in line for line in self.lines) < count:
-                if self._reader.done():
-                    raise AssertionError(f"exited before printing {text!r}:\n{self.output}")
-                self._new_line.clear()
-                await self._new_line.wait()
-
-        try:
-            await asyncio.wait_for(seen(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}") from None
-
-    async def exit_code(self, timeout: float = 30) -> int:
-        code = await asyncio.wait_for(self.process.wait(), timeout)
-        await self._reader
-        return code
-
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        return await self.exit_code(timeout)
-
-    async def kill(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-        await self.process.wait()
+    default_cwd = WORKDIR
 
 
 def pids_with_env(entry: str) -> list[int]:
