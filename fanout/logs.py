@@ -80,6 +80,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # FANOUT_LOG_LEVEL decides
         logger = logging.getLogger(name)
+        if name == "uvicorn.access" and not (logger.handlers or logger.propagate):
+            continue  # `uvicorn --no-access-log` (make run): it stays off
         logger.handlers.clear()
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
