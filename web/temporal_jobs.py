@@ -66,7 +66,7 @@ class JobOperations:
         deadline = time.monotonic() + self._config.temporal_slow_wait_s
         while True:
             try:
-                await self._client.start_workflow(
+                handle = await self._client.start_workflow(
                     JobWorkflow.run,
                     request,
                     id=job_id,
@@ -78,6 +78,8 @@ class JobOperations:
                     static_summary=_summary(spec),
                     rpc_timeout=self._timeout,
                 )
+                if handle.result_run_id:
+                    self._hub.started(job_id, handle.result_run_id, request)
                 return job_id
             except WorkflowAlreadyStartedError:
                 if idempotency_key is None and not retried:

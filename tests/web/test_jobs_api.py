@@ -379,6 +379,7 @@ async def test_a_job_picked_up_while_it_is_first_read_shows_its_actions_pending(
 ) -> None:
     """A worker runs the job's first task between the hub's describe and its history read: the
     action the query then shows scheduled still gets its live details (not started, attempt 1)."""
+    monkeypatch.setattr(status_hub, "SEED_S", 0.0)  # not the state it started with: Temporal's
     config = api_settings(dev_env.client.service_client.config.target_host)
     queues = worker.plan_queues(config, exclude=["http.*"])
     async with AsyncExitStack() as stack:

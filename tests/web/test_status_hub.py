@@ -46,6 +46,7 @@ from web.status import (
 from web.status import hub as status_hub
 from web.status.history import state_changed
 from web.status.snapshot import Subscriber
+from web.status.temporal import TemporalReads, as_follower
 from workflows import search_attributes as sa
 from workflows.contract import ActionState, JobRequest, JobStatus, Progress, Status
 
@@ -177,6 +178,70 @@ def request(*names: str) -> JobRequest:
 # --- One fetch for many readers, finished jobs from memory ---------------------------------
 
 
+async def test_the_first_readers_of_a_job_started_here_need_no_temporal_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a burst, hundreds of streams open as their jobs are accepted: the app that started a
+    job answers them with its first state while its follower reads the job on."""
+    answer = job_state(("a", Status.RUNNING), ("b", Status.PENDING))
+    temporal = FakeTemporal(Run("r1", request("a", "b"), answer=answer))
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    temporal.describe_gate = asyncio.Event()  # Temporal answers late
+    hub.started("job-1", "r1", request("a", "b"))
+    first = await asyncio.wait_for(hub.snapshot("job-1"), 1)
+    assert (first.view.run_id, first.owner, first.view.status) == ("r1", "alice", Status.RUNNING)
+    assert [(a.name, a.status) for a in first.view.actions] == [
+        ("a", Status.PENDING), ("b", Status.PENDING)
+    ]  # fmt: skip
+    assert (first.view.progress.pending, first.view.progress.total) == (2, 2)
+    assert temporal.asked["describe"] == temporal.asked["query"] == 0
+    exact = asyncio.create_task(hub.snapshot("job-1", exact=True))  # a cancel, a retry
+    await asyncio.sleep(0.05)
+    assert not exact.done()  # they act on Temporal's state, never on this one
+    temporal.describe_gate.set()
+    assert [a.status for a in (await exact).view.actions] == [Status.RUNNING, Status.PENDING]
+    now = await read_until(hub, lambda s: not s.seeded)
+    assert [a.status for a in now.view.actions] == [Status.RUNNING, Status.PENDING]
+    await hub.close()
+
+
+async def test_a_job_started_here_long_ago_is_read_from_temporal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_hub, "SEED_S", 0.0)
+    run = Run("r1", request("a"), answer=job_state(("a", Status.COMPLETED)))
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    hub.started("job-1", "r1", request("a"))
+    read = await hub.snapshot("job-1")
+    await hub.close()
+    assert [a.status for a in read.view.actions] == [Status.COMPLETED]
+
+
+async def test_a_reader_does_not_queue_behind_followers_refreshes() -> None:
+    """Followers hold at most part of the cap on concurrent calls: a reader's call goes
+    through while every follower waits on Temporal."""
+    reads = TemporalReads(cast(Client, None), clean_settings(hub_max_concurrent_calls=4))
+    answering = asyncio.Event()
+
+    async def slow() -> str:
+        await answering.wait()
+        return "refreshed"
+
+    async def follower() -> str:
+        as_follower()
+        return await reads.call("describes", slow)
+
+    async def quick() -> str:
+        return "read"
+
+    refreshes = [asyncio.create_task(follower()) for _ in range(10)]
+    await asyncio.sleep(0.05)
+    assert await asyncio.wait_for(reads.call("describes", quick), 1) == "read"
+    answering.set()
+    assert await asyncio.gather(*refreshes) == ["refreshed"] * 10
+
+
 async def test_concurrent_readers_share_one_fetch() -> None:
     run = Run(
         "r1", request("a", "b"), answer=job_state(("a", Status.RUNNING), ("b", Status.PENDING))
@@ -203,9 +268,15 @@ async def test_a_finished_job_comes_from_memory_and_its_result_is_read_once(
     assert again is first
     assert (temporal.asked["describe"], temporal.asked["result"]) == (1, 1)
     monkeypatch.setattr(status_hub, "FINISHED_RECHECK_S", 0.0)  # a retry may have started
-    checked = await hub.snapshot("job-1")
+    temporal.describe_gate = asyncio.Event()  # Temporal is slow to answer the recheck
+    served = await asyncio.wait_for(hub.snapshot("job-1"), 1)
+    assert served is first  # at once, from memory: the recheck runs in the background
+    assert await hub.snapshot("job-1") is first  # one recheck for all readers meanwhile
+    assert temporal.asked["describe"] == 2
+    temporal.describe_gate.set()
+    checked = await read_until(hub, lambda s: s is not first)  # the recheck's answer
     assert checked.view == first.view
-    assert (temporal.asked["describe"], temporal.asked["result"]) == (2, 1)  # no second result
+    assert temporal.asked["result"] == 1  # the same run: its result is not read again
     await hub.close()
 
 
@@ -218,7 +289,8 @@ async def test_a_retried_job_is_read_again_as_its_new_run(monkeypatch: pytest.Mo
     assert (await hub.snapshot("job-1")).view.status is Status.FAILED
     temporal.runs.append(Run("r2", request("a"), answer=job_state(("a", Status.RUNNING))))
     monkeypatch.setattr(status_hub, "FINISHED_RECHECK_S", 0.0)
-    now = await hub.snapshot("job-1")
+    assert (await hub.snapshot("job-1")).view.status is Status.FAILED  # the recheck starts
+    now = await read_until(hub, lambda s: s.view.run_id == "r2")
     await hub.close()
     assert (now.view.run_id, now.view.status, now.finished) == ("r2", Status.RUNNING, False)
 
@@ -261,21 +333,32 @@ def rpc_error(status: RPCStatusCode, message: str, detail: str | None = None) ->
     return RPCError(message, status, raw)
 
 
+BUSY = "consistent query buffer is full, this may be caused by too many queries"
+TASK_FAILED = "Unable to query workflow due to Workflow Task in failed state."
+
+
 @pytest.mark.parametrize(
-    ("error", "unavailable"),
+    ("error", "unavailable", "slow"),
     [
-        (rpc_error(RPCStatusCode.UNAVAILABLE, "Connection refused"), True),
-        (rpc_error(RPCStatusCode.DEADLINE_EXCEEDED, "deadline"), True),
-        (rpc_error(RPCStatusCode.CANCELLED, "Timeout expired"), True),  # the SDK's rpc_timeout
-        (rpc_error(RPCStatusCode.UNKNOWN, "transport error"), True),
-        (RuntimeError("Failed client connect: connection refused"), True),
-        (rpc_error(RPCStatusCode.INVALID_ARGUMENT, "bad"), False),
-        (rpc_error(RPCStatusCode.NOT_FOUND, "workflow not found"), False),
-        (RuntimeError("something else"), False),
+        (rpc_error(RPCStatusCode.UNAVAILABLE, "Connection refused"), True, False),
+        (rpc_error(RPCStatusCode.DEADLINE_EXCEEDED, "deadline"), True, True),
+        (rpc_error(RPCStatusCode.CANCELLED, "Timeout expired"), True, True),  # rpc_timeout
+        (rpc_error(RPCStatusCode.RESOURCE_EXHAUSTED, BUSY), True, True),  # overloaded: a 503
+        (rpc_error(RPCStatusCode.FAILED_PRECONDITION, TASK_FAILED), True, True),
+        (rpc_error(RPCStatusCode.FAILED_PRECONDITION, "other"), False, False),
+        (rpc_error(RPCStatusCode.UNKNOWN, "transport error"), True, False),
+        (RuntimeError("Failed client connect: connection refused"), True, False),
+        (rpc_error(RPCStatusCode.INVALID_ARGUMENT, "bad"), False, False),
+        (rpc_error(RPCStatusCode.NOT_FOUND, "workflow not found"), False, False),
+        (RuntimeError("something else"), False, False),
     ],
 )
-def test_which_errors_mean_temporal_cannot_be_reached(error: Exception, unavailable: bool) -> None:
-    assert isinstance(unavailable_error(error), TemporalUnavailable) is unavailable
+def test_which_errors_mean_temporal_cannot_be_reached(
+    error: Exception, unavailable: bool, slow: bool
+) -> None:
+    answer = unavailable_error(error)
+    assert isinstance(answer, TemporalUnavailable) is unavailable
+    assert (answer is not None and answer.slow) is slow
 
 
 def test_a_missing_namespace_is_not_a_missing_job() -> None:
@@ -542,6 +625,19 @@ async def test_a_first_reader_gets_unavailable_once_the_wait_runs_out_or_tempora
     with pytest.raises(TemporalUnavailable):
         await hub.snapshot("job-1")
     await hub.close()
+
+
+async def read_until(
+    hub: StatusHub, condition: Callable[[Snapshot], bool], timeout: float = 5
+) -> Snapshot:
+    """The first snapshot of job-1 a reader gets that meets `condition`."""
+
+    async def read() -> Snapshot:
+        while not condition(snapshot := await hub.snapshot("job-1")):
+            await asyncio.sleep(0.01)
+        return snapshot
+
+    return await asyncio.wait_for(read(), timeout)
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5) -> None:

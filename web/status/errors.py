@@ -11,6 +11,10 @@ _UNAVAILABLE = {
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.CANCELLED,
 }
+# A query while the job's last workflow task failed (timed out, under load): until the next
+# one completes. A job whose every task fails (a bug in its workflow) stays so: its readers get
+# its last state, marked stale, or a 503.
+_TASK_FAILED = "Workflow Task in failed state"
 
 
 class JobNotFound(Exception):
@@ -32,6 +36,12 @@ class TemporalUnavailable(Exception):
 
 def unavailable_error(err: BaseException) -> TemporalUnavailable | None:
     """The TemporalUnavailable that `err` means, if it means Temporal cannot be reached."""
+    if isinstance(err, RPCError) and (
+        err.status == RPCStatusCode.RESOURCE_EXHAUSTED  # a rate limit, or too many queries
+        or (err.status == RPCStatusCode.FAILED_PRECONDITION and _TASK_FAILED in err.message)
+    ):
+        # Overloaded for now (a workflow task that timed out is tried again).
+        return TemporalUnavailable(f"Temporal is busy ({err.message}).", slow=True)
     if isinstance(err, RPCError) and (
         err.status in _UNAVAILABLE
         or (err.status == RPCStatusCode.UNKNOWN and "transport" in err.message)

@@ -7,10 +7,13 @@ query (a round trip to a worker) with one `describe`. The workflow's state only 
 workflow task completes, so other events cost nothing. While actions run, a `describe` every
 FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (attempt, last failure, next
 retry, heartbeat progress). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
-after its last reader. Finished jobs come from the workflow's result, once, and stay cached (a
-job that ended abnormally while no worker could replay it is asked again when next read).
+after its last reader. Finished jobs come from the workflow's result, once, and stay cached:
+readers get them from memory while a describe now and then, in the background, looks for a
+retry that another client started (a job that ended abnormally while no worker could replay it
+is asked again when next read).
 A global cap on concurrent Temporal calls makes overload slow updates down instead of failing
-them.
+them; followers may hold only part of it, so that a reader who must ask Temporal (a first read,
+a finished job's recheck) never queues behind hundreds of followed jobs' refreshes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -43,10 +46,10 @@ from web.status.snapshot import (
     same_state,
     within_first_page,
 )
-from web.status.temporal import TemporalReads, run_of
+from web.status.temporal import TemporalReads, as_follower, run_of
 from workflows import search_attributes as sa
 from workflows.compact import unpack
-from workflows.contract import ActionState, JobStatus, Progress, Status, StatusPage
+from workflows.contract import ActionState, JobRequest, JobStatus, Progress, Status, StatusPage
 from workflows.job_state import end_unfinished, status_before_start
 from workflows.pages import page_of
 
@@ -56,6 +59,9 @@ log = logging.getLogger("fanout.hub")
 # the Temporal CLI), which starts a new run.
 FINISHED_RECHECK_S = 5.0
 PROVISIONAL_RECHECK_S = 15.0  # a job that ended while no worker could answer: ask again
+# How long the state of a job this web app just started answers its first readers, without
+# asking Temporal (its first workflow task seldom completes sooner under load).
+SEED_S = 2.0
 # Waiting after a failed call to Temporal: doubles from the first value up to the second.
 RETRY_DELAYS_S = (0.2, 5.0)
 # Started, WorkflowTaskScheduled, WorkflowTaskStarted: no workflow task has completed yet.
@@ -75,6 +81,7 @@ class _Watch:
     error: str | None = None  # why the last call failed, until one succeeds
     slow: bool = False  # ... and that was Temporal answering too late, not being unreachable
     wanted_until: float = 0.0  # a GET asked lately: keep following until then
+    synced: bool = False  # its follower holds a state it read (or one it knows is current)
 
     @property
     def wanted(self) -> bool:
@@ -82,8 +89,10 @@ class _Watch:
 
     @property
     def current(self) -> bool:
-        """Its follower runs and its last call succeeded: the hub's snapshot is up to date."""
-        return self.task is not None and not self.task.done() and self.error is None
+        """Its follower runs, has a state and its last call succeeded: the hub's snapshot is
+        up to date."""
+        running = self.task is not None and not self.task.done()
+        return running and self.synced and self.error is None
 
 
 class StatusHub:
@@ -122,8 +131,15 @@ class StatusHub:
                 recheck = PROVISIONAL_RECHECK_S if latest.provisional else FINISHED_RECHECK_S
                 if time.monotonic() - latest.fetched_at < recheck:
                     snapshot = latest
-            elif watch and watch.current:
+                elif not (exact or latest.provisional):
+                    # Its final state at once; the recheck (for a retry that another client
+                    # started) answers the next readers.
+                    self._fetching_now(job_id, latest)
+                    snapshot = latest
+            elif watch and watch.current and not (exact and latest.seeded):
                 snapshot = latest
+            elif latest.seeded and not exact and time.monotonic() - latest.fetched_at < SEED_S:
+                snapshot = latest  # just started here; the follower this starts reads on
             elif watch and watch.slow and not exact:  # its follower keeps trying meanwhile
                 snapshot = latest.marked_stale()
         if snapshot is None:
@@ -137,11 +153,7 @@ class StatusHub:
         state marked stale, or for a first reader, another try until the wait runs out."""
         waited_until = time.monotonic() + self._first_state_wait_s
         while True:
-            fetching = self._fetching.get(job_id)
-            if fetching is None:
-                fetching = asyncio.ensure_future(self._fetch(job_id, latest))
-                self._fetching[job_id] = fetching
-                fetching.add_done_callback(partial(self._done_fetching, job_id))
+            fetching = self._fetching_now(job_id, latest)
             try:
                 return await asyncio.shield(fetching)
             except TemporalUnavailable as err:
@@ -152,6 +164,24 @@ class StatusHub:
                 if time.monotonic() >= waited_until:
                     raise
                 log.info("Job %s: Temporal is slow (%s); asking again.", job_id, err)
+
+    def started(self, job_id: str, run_id: str, request: JobRequest) -> None:
+        """A job this web app has just started: its first state is known without asking
+        Temporal, so its first readers (often hundreds at once in a burst) get it from memory.
+        Its follower long-polls the run's history from its first event: no change is missed.
+        `created_at` is this app's clock until the workflow's first task reports Temporal's."""
+        status = status_before_start(job_id, request, datetime.now(UTC))
+        view = JobView.model_validate({**status.model_dump(), "run_id": run_id})
+        self._latest[job_id] = Snapshot(view, status, request.owner, 0, False, seeded=True)
+
+    def _fetching_now(self, job_id: str, latest: Snapshot | None) -> asyncio.Future[Snapshot]:
+        """The fetch of the job under way, or a new one."""
+        fetching = self._fetching.get(job_id)
+        if fetching is None:
+            fetching = asyncio.ensure_future(self._fetch(job_id, latest))
+            self._fetching[job_id] = fetching
+            fetching.add_done_callback(partial(self._done_fetching, job_id))
+        return fetching
 
     async def page(self, job_id: str, page: StatusPage) -> JobView:
         """One page of a job's actions (failed first), however big the job."""
@@ -261,6 +291,7 @@ class StatusHub:
     async def _following(self, job_id: str, watch: _Watch) -> None:
         """Refresh the job at every change of its state, and its live details while actions
         run; hand each state to the subscribers. Ends with the job, or when nobody wants it."""
+        as_follower()  # readers' calls go first
         history: RunHistory | None = None
         delay = RETRY_DELAYS_S[0]
         latest = self._latest.get(job_id)
@@ -275,6 +306,7 @@ class StatusHub:
                     else:
                         snapshot = await self._fetch(job_id, self._latest.get(job_id))
                     watch.error, watch.slow, delay = None, False, RETRY_DELAYS_S[0]
+                    watch.synced = True
                     for subscriber in watch.subscribers:
                         subscriber.offer(snapshot)
                     if snapshot.finished or not watch.wanted:

@@ -30,6 +30,9 @@ class Snapshot:
     # A job that ended abnormally while no worker could answer for it: its last state seen (or
     # none), marked ended. Asked again later, until a worker gives the exact one.
     provisional: bool = False
+    # Made by this web app as it started the job (not read from Temporal): good for the first
+    # readers of the next seconds, while its follower reads the real one.
+    seeded: bool = False
 
     def marked_stale(self) -> Snapshot:
         """This state, for a reader, when Temporal does not answer in time: `read_at` says

@@ -5,9 +5,11 @@ whether Temporal is unreachable or only slow."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -30,6 +32,17 @@ T = TypeVar("T")
 
 # The history event of a local activity's attempt: its id in `data`, its outcome in `result`.
 LOCAL_MARKER = "core_local_activity"
+# The share of the cap on concurrent calls that followers' refreshes may hold: the rest is kept
+# for readers (a first read, a finished job's recheck), who would otherwise queue behind
+# hundreds of followed jobs' refreshes.
+FOLLOWERS_SHARE = 0.75
+_FOLLOWING: ContextVar[bool] = ContextVar("fanout_hub_following", default=False)
+
+
+def as_follower() -> None:
+    """The calls of the current task from now on are a follower's refreshes: they yield the
+    reserved share of the cap to readers."""
+    _FOLLOWING.set(True)
 
 
 class TemporalReads:
@@ -38,6 +51,8 @@ class TemporalReads:
         self._metrics = metrics
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
         self._calls = asyncio.Semaphore(config.hub_max_concurrent_calls)
+        cap = config.hub_max_concurrent_calls
+        self._followers = asyncio.Semaphore(max(1, min(cap - 1, int(cap * FOLLOWERS_SHARE))))
         self._results: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=256)
         self.stats = HubStats()
 
@@ -85,7 +100,10 @@ class TemporalReads:
         return results
 
     async def call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
-        async with self._calls:
+        async with contextlib.AsyncExitStack() as slots:
+            if _FOLLOWING.get():
+                await slots.enter_async_context(self._followers)
+            await slots.enter_async_context(self._calls)
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
             started, failed = time.perf_counter(), True
             try:
