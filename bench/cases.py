@@ -38,6 +38,7 @@ class Case:
     # None: a second figure of the case before it, which its runs leave in `Bench.figures[key]`
     run: Callable[[], Awaitable[float]] | None
     after: Callable[[], Awaitable[None]] | None = None  # once, after the repeats: for the notes
+    once: bool = False  # one run in `make bench` (long, and steady), three in `make bench-full`
 
 
 @dataclass
@@ -110,6 +111,18 @@ def tree_cpu_s(pid: int) -> float:
         with contextlib.suppress(OSError):  # exited since: its parent counts it once reaped
             ticks += sum(int(f) for f in stat_fields(member)[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def sse_states(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """The states of an open Server-Sent Events stream, one decoded state per event."""
+    data: list[bytes] = []
+    async for raw in response.content:
+        line = raw.rstrip(b"\r\n")
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip())
+        elif not line and data:
+            yield json.loads(b"\n".join(data))
+            data = []
 
 
 def sleeps(*seconds: float) -> dict[str, Any]:
@@ -195,14 +208,8 @@ class Bench:
             await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
         async with response:
             assert response.status == 200, await response.text()
-            data: list[bytes] = []
-            async for raw in response.content:
-                line = raw.rstrip(b"\r\n")
-                if line.startswith(b"data:"):
-                    data.append(line[5:].lstrip())
-                elif not line and data:
-                    yield json.loads(b"\n".join(data))
-                    data = []
+            async for state in sse_states(response):
+                yield state
 
     async def settle(self) -> None:
         """Wait until no workflow runs: each run starts on a quiet machine, not while Temporal
@@ -443,6 +450,103 @@ class Bench:
         )
         return percentile(latencies, 99)
 
+    # -- 8 ------------------------------------------------------------------------------------
+    async def burst(self) -> float:
+        """Jobs lost in a burst: 500 jobs posted at once by 10 users (5 actions of 0.2-2 s each,
+        seeded random), each followed by its own SSE stream as soon as its POST is answered,
+        while 200 clients GET a random accepted job twice a second.
+
+        Lost: a POST not accepted, a stream that did not open or did not end with the job
+        COMPLETED, and every 5xx answer to the GETs. Nothing is retried. The GETs' p99 is
+        case 8b.
+        """
+        self.runs["burst"] += 1
+        rng = random.Random(100 + self.runs["burst"])
+        users = [
+            aiohttp.ClientSession(
+                base_url=self.stack.url,
+                headers={"Authorization": f"Bearer {key}"},
+                connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            )
+            for key in BURST_USERS.values()
+        ]
+        bodies = [sleeps(*(round(rng.uniform(0.2, 2), 2) for _ in range(5))) for _ in range(500)]
+        accepted: list[tuple[aiohttp.ClientSession, str]] = []
+        answers: Counter[str] = Counter()  # "POST 202", "GET 503", ...
+        why: Counter[str] = Counter()  # what the 5xx answers said
+
+        async def counted(what: str, response: aiohttp.ClientResponse) -> None:
+            answers[f"{what} {response.status}"] += 1
+            if response.status >= 500:
+                why[(await response.text())[:160]] += 1
+
+        latencies: list[float] = []
+        of_running: list[float] = []  # the same, of jobs still running when read
+        of_finished: list[float] = []
+        over = asyncio.Event()
+
+        async def job(index: int) -> bool:
+            """Whether this job was accepted and its stream ended with it COMPLETED."""
+            http = users[index % len(users)]
+            key = {"Idempotency-Key": uuid.uuid4().hex}
+            async with http.post("/api/jobs", json=bodies[index], headers=key) as response:
+                await counted("POST", response)
+                if response.status != 202:
+                    return False
+                job_id = (await response.json())["job_id"]
+            accepted.append((http, job_id))
+            last: dict[str, Any] = {}
+            async with http.get(f"/api/jobs/{job_id}/events") as response:
+                await counted("stream", response)
+                if response.status != 200:
+                    return False
+                async for state in sse_states(response):
+                    last = state
+            return last.get("status") == "COMPLETED"
+
+        async def reader() -> None:
+            await asyncio.sleep(random.uniform(0, 0.5))
+            while not over.is_set():
+                tick = time.perf_counter()
+                if accepted:
+                    http, job_id = random.choice(accepted)
+                    async with http.get(f"/api/jobs/{job_id}") as response:
+                        body = await response.read()
+                        await counted("GET", response)
+                    latencies.append((time.perf_counter() - tick) * 1000)
+                    finished = response.status == 200 and json.loads(body)["status"] != "RUNNING"
+                    (of_finished if finished else of_running).append(latencies[-1])
+                await asyncio.sleep(max(0.0, 0.5 - (time.perf_counter() - tick)))
+
+        async def jobs() -> list[bool]:
+            every = asyncio.gather(*(job(i) for i in range(500)))
+            return await asyncio.wait_for(every, WAIT_LIMIT_S)
+
+        readers = [asyncio.create_task(reader()) for _ in range(200)]
+        try:
+            ended, cpu = await self.measured(jobs)
+        finally:
+            over.set()
+            await asyncio.gather(*readers, return_exceptions=True)
+            for http in users:
+                await http.close()
+        errors = sum(n for answer, n in answers.items() if answer.startswith("GET 5"))
+        lost = ended.count(False) + errors
+        self.figures["burst_get_p99"].append(percentile(latencies, 99))
+        self.extra["burst"] += (
+            f"{ended.count(True)} of 500 streams ended with the job completed; answers: "
+            f"{', '.join(f'{n} × {a}' for a, n in sorted(answers.items()))}; GET p50 "
+            f"{percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms (of "
+            f"running jobs {percentile(of_running, 99):.0f} ms, of finished ones "
+            f"{percentile(of_finished, 99):.0f} ms); "
+            f"{cpu.per_1000(500 * 5, WORKING['API']):.1f} CPU-s per 1,000 actions (CPU s: {cpu}); "
+        )
+        if why:
+            self.extra["burst"] += "5xx said: " + "; ".join(f"{n} × {t!r}" for t, n in why.items())
+            self.extra["burst"] += "; "
+        return lost
+
     # -- 5 ------------------------------------------------------------------------------------
     async def store_finished_jobs(self, count: int) -> None:
         """Put `count` finished jobs of the listing user into Temporal's visibility store."""
@@ -587,3 +691,4 @@ WAIT_LIMIT_S = 300
 WAIT_POLL_S = float(os.environ.get("WAIT_POLL_S", "0.2"))
 BENCH_KEY = "bench-key-0123456789ab"
 LIST_USER, LIST_KEY = "lister", "lister-key-0123456789"
+BURST_USERS = {f"burst{i}": f"burst-{i}-key-0123456789" for i in range(10)}
