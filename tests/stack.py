@@ -4,6 +4,7 @@ users' keys, fast live details and a short shutdown grace."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,7 +27,10 @@ class Stack(stack.Stack):
         )
         super().__init__(data, env, on_disk=on_disk)
 
-    def api(self, user: str = "alice") -> httpx.AsyncClient:
+    def api(self, user: str = "alice", **options: Any) -> httpx.AsyncClient:
+        """A client of the API as `user`; `options` for httpx (timeout 30 s by default)."""
         return httpx.AsyncClient(
-            base_url=self.url, headers={"Authorization": f"Bearer {KEYS[user]}"}, timeout=30
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {KEYS[user]}"},
+            **({"timeout": 30} | options),
         )

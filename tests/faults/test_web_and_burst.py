@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,17 +45,53 @@ async def test_a_client_reconnecting_after_a_web_restart_gets_the_final_state(st
     assert [a["attempts"] for a in resumed[-1]["actions"]] == [1, 1]  # the job never noticed
 
 
+@pytest.fixture
+async def as_make_run(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The stack with the status hub's settings as `make run` has them."""
+    stack = Stack(tmp_path)
+    del stack.env["FANOUT_HUB_LIVE_DETAILS_S"]
+    await stack.start_server()
+    await stack.start_worker()
+    await stack.start_web()
+    yield stack
+    await stack.stop_all()
+
+
 @pytest.mark.load
-async def test_a_burst_of_500_jobs(stack: Stack) -> None:
-    """All 500 complete, nothing answers 5xx meanwhile, and the list (in pages of 100) shows
-    exactly those 500, each once."""
-    body = {"actions": [{"type": "text.stats", "params": {"text": "burst"}}]}
-    async with stack.api("dave") as http:  # up to 100 connections at once
-        http.timeout = httpx.Timeout(30, pool=None)  # the rest wait their turn, however long
-        answers = await asyncio.gather(*(http.post("/api/jobs", json=body) for _ in range(500)))
-        refused = [a.text for a in answers if a.status_code != 202]
+async def test_a_burst_of_500_jobs(as_make_run: Stack) -> None:
+    """500 jobs posted at once, each watched by its own SSE stream from its POST's answer on:
+    every POST is accepted, every stream ends with its job completed, nothing answers 5xx;
+    then the list (in pages of 100) shows exactly those 500, each once."""
+    stack = as_make_run
+    body = {
+        "actions": [
+            {"type": "text.stats", "params": {"text": "burst"}},  # a local activity
+            {"type": "demo.sleep", "params": {"seconds": 1.5}},  # an activity, with progress
+        ]
+    }
+    async with stack.api("dave", limits=httpx.Limits(max_connections=None), timeout=60) as http:
+
+        async def started_and_watched() -> tuple[int, str, str | None]:
+            """The POST's status, and the job's id and status in the last state its stream
+            sent (None: the stream answered something else than 200)."""
+            answer = await http.post("/api/jobs", json=body)
+            if answer.status_code != 202:
+                return answer.status_code, answer.text, None
+            job_id = answer.json()["job_id"]
+            async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events") as sse:
+                if sse.response.status_code != 200:
+                    return 202, job_id, f"{sse.response.status_code} {await sse.response.aread()!r}"
+                states = [json.loads(e.data) async for e in sse.aiter_sse() if e.data]
+            return 202, job_id, states[-1]["status"]
+
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(started_and_watched() for _ in range(500))), 300
+        )
+        refused = [text for code, text, _ in outcomes if code != 202]
         assert refused == [], f"{len(refused)} of 500 refused: {refused[:3]}"
-        job_ids = [a.json()["job_id"] for a in answers]
+        unfinished = [(job, last) for _, job, last in outcomes if last != "COMPLETED"]
+        assert unfinished == [], f"{len(unfinished)} did not end completed: {unfinished[:3]}"
+        job_ids = [job for _, job, _ in outcomes]
         assert len(set(job_ids)) == 500
 
         async def listed(status: str) -> list[str]:
@@ -73,7 +111,7 @@ async def test_a_burst_of_500_jobs(stack: Stack) -> None:
                 await asyncio.sleep(1)
             return done
 
-        completed = await asyncio.wait_for(all_completed(), 180)
+        completed = await asyncio.wait_for(all_completed(), 60)
         everything = await listed("RUNNING") + await listed("COMPLETED")
     assert len(completed) == 500  # each once: a job listed twice would make 501
     assert sorted(completed) == sorted(job_ids)  # exactly these
