@@ -85,7 +85,7 @@ async def list_jobs(
     return JobPage(jobs=jobs, next_page_token=next_token)
 
 
-@router.get("/{job_id}", responses=NOT_FOUND)
+@router.get("/{job_id}", responses=NOT_FOUND, response_model=JobView)
 async def get_job(
     job_id: JobId,
     job: VisibleJob,
@@ -95,7 +95,7 @@ async def get_job(
     ] = None,
     offset: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
-) -> JobView:
+) -> Response:
     """The job's status: counts, and its actions with attempts, live progress and results.
 
     Jobs of up to 200 actions list all of them in request order. Bigger jobs, and any request
@@ -103,9 +103,11 @@ async def get_job(
     failed actions first; a big job's results are at `/api/jobs/{id}/actions/{name}`.
     """
     if action_status is None and offset is None and limit is None:
-        return job.view
+        # The snapshot's JSON, made once for every reader of this state (and its streams).
+        return Response(job.view_json, media_type="application/json")
     page = StatusPage(status=action_status, offset=offset or 0, limit=limit or DEFAULT_LIMIT)
-    return await hub.page(job_id, page)
+    view = await hub.page(job_id, page)
+    return Response(view.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{job_id}/actions/{name}", responses=NOT_FOUND)
