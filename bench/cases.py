@@ -348,15 +348,37 @@ class Bench:
         return p95
 
     async def freshness_context(self) -> None:
-        """Once: the same 100 jobs with nobody watching (what the work alone costs), and 10
-        jobs with 5 viewers each (the hub's latency when the machine is not saturated)."""
+        """Once: the same 100 jobs with nobody watching (what the work alone costs), as bare
+        SDK workflows (the floor of that cost on this server), and 10 jobs with 5 viewers each
+        (the hub's latency when the machine is not saturated)."""
         _, cpu = await self.measured(partial(self.watch_completions, 100, 0))
+        await self.settle()
+        _, floor = await self.measured(self.raw_sleeps)
+        await self.settle()
         (p95, p50, p99), _ = await self.measured(partial(self.watch_completions, 10, 5))
         self.extra["freshness"] += (
             f"the same jobs, nobody watching: {cpu.per_1000(100 * 5, WORKING['API']):.1f} CPU-s "
-            f"per 1,000 actions (CPU s: {cpu}); 10 jobs × 5 viewers: p50 {p50:.0f} ms, "
+            f"per 1,000 actions (CPU s: {cpu}); as bare-SDK workflows (no heartbeats, no API, "
+            f"nobody watching): {floor.per_1000(100 * 5, WORKING['bare SDK']):.1f} CPU-s per "
+            f"1,000 actions (CPU s: {floor}); 10 jobs × 5 viewers: p50 {p50:.0f} ms, "
             f"p95 {p95:.0f} ms, p99 {p99:.0f} ms"
         )
+
+    async def raw_sleeps(self) -> None:
+        """The 100 jobs of the last freshness run, as bare-SDK workflows."""
+        rng = random.Random(self.runs["freshness"])
+        handles = await asyncio.gather(
+            *(
+                self.client.start_workflow(
+                    "RawJob",
+                    args=[5, [round(rng.uniform(1, 10), 2) for _ in range(5)]],
+                    id=f"raw-sleeps-{time.time_ns()}-{i}",
+                    task_queue=RAW_QUEUE,
+                )
+                for i in range(100)
+            )
+        )
+        await asyncio.gather(*(h.result() for h in handles))
 
     async def watch_completions(self, jobs: int, viewers: int) -> tuple[float, float, float]:
         """p95, p50 and p99 of: action done (clock read in the activity) -> a viewer holds
