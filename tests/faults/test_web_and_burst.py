@@ -69,7 +69,10 @@ async def test_a_burst_of_500_jobs(as_make_run: Stack) -> None:
             {"type": "demo.sleep", "params": {"seconds": 1.5}},  # an activity, with progress
         ]
     }
-    async with stack.api("dave", limits=httpx.Limits(max_connections=None), timeout=60) as http:
+    # A connection per request: a pooled one can be closed by the server (its keep-alive ran
+    # out) just as a request goes out on it, which a client would retry.
+    fresh = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    async with stack.api("dave", limits=fresh, timeout=60) as http:
 
         async def started_and_watched() -> tuple[int, str, str | None]:
             """The POST's status, and the job's id and status in the last state its stream

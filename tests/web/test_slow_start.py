@@ -28,7 +28,7 @@ class BusyTemporal:
         self.started: dict[str, str] = {}  # job id -> its request's fingerprint
         self.starts = 0
 
-    async def start_workflow(self, *_: Any, id: str, memo: dict[str, str], **__: Any) -> None:
+    async def start_workflow(self, *_: Any, id: str, memo: dict[str, str], **__: Any) -> Any:
         self.starts += 1
         if id in self.started:
             raise WorkflowAlreadyStartedError(id, "JobWorkflow")
@@ -36,6 +36,7 @@ class BusyTemporal:
             self.started[id] = memo[REQUEST_HASH_MEMO]
         if self.starts <= self.late:
             raise TOO_SLOW
+        return SimpleNamespace(result_run_id=f"run-{self.starts}")  # the started run's handle
 
     def get_workflow_handle(self, job_id: str) -> Any:
         async def memo_value(key: str, default: Any) -> str:
