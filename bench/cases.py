@@ -125,6 +125,13 @@ async def sse_states(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str
             data = []
 
 
+def freshness_sleeps(run: int, jobs: int) -> list[list[float]]:
+    """The durations of the freshness case's actions in its run `run`: 5 per job, 1-10 s,
+    seeded, so that Fanout and the bare SDK can run the very same jobs."""
+    rng = random.Random(run)
+    return [[round(rng.uniform(1, 10), 2) for _ in range(5)] for _ in range(jobs)]
+
+
 def sleeps(*seconds: float) -> dict[str, Any]:
     return {"actions": [{"type": "demo.sleep", "params": {"seconds": s}} for s in seconds]}
 
@@ -140,16 +147,20 @@ class Bench:
         self.stack, self.client = stack, client
         self.raw_worker_pid = raw_worker_pid
         self.celery = CeleryPeer(missing="not started")
-        self.http = aiohttp.ClientSession(
-            base_url=stack.url,
-            headers={"Authorization": f"Bearer {BENCH_KEY}"},
-            connector=aiohttp.TCPConnector(limit=0),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-        )
+        self.http = self.session(BENCH_KEY)
         self.extra: defaultdict[str, str] = defaultdict(str)  # notes cases leave for the report
         self.runs: Counter[str] = Counter()  # how often each case ran
         self.figures: defaultdict[str, list[float]] = defaultdict(list)  # of cases without `run`
         self.refused = 0  # SSE streams that answered 503 and were opened again
+
+    def session(self, key: str) -> aiohttp.ClientSession:
+        """An API client with `key`: unlimited connections, no overall timeout."""
+        return aiohttp.ClientSession(
+            base_url=self.stack.url,
+            headers={"Authorization": f"Bearer {key}"},
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+        )
 
     async def request(self, method: str, path: str, expect: int = 200, **options: Any) -> Any:
         """One API call's JSON answer. A pooled connection the server closed or reset just then
@@ -249,17 +260,24 @@ class Bench:
         assert not missing, f"{len(missing)} jobs did not complete"
 
     # -- 1 ------------------------------------------------------------------------------------
-    async def raw_throughput(self) -> float:
-        started = time.perf_counter()
+    async def raw_jobs(self, sleeps_s: list[list[float]]) -> None:
+        """One bare-SDK workflow per list of sleeps (an activity each), all awaited."""
         handles = await asyncio.gather(
             *(
                 self.client.start_workflow(
-                    "RawJob", args=[5, 0.01], id=f"raw-{time.time_ns()}-{i}", task_queue=RAW_QUEUE
+                    "RawJob",
+                    args=[len(each), each],
+                    id=f"raw-{time.time_ns()}-{i}",
+                    task_queue=RAW_QUEUE,
                 )
-                for i in range(JOBS)
+                for i, each in enumerate(sleeps_s)
             )
         )
         await asyncio.gather(*(h.result() for h in handles))
+
+    async def raw_throughput(self) -> float:
+        started = time.perf_counter()
+        await self.raw_jobs([[0.01] * 5] * JOBS)
         return JOBS / (time.perf_counter() - started)
 
     async def api_throughput(self) -> float:
@@ -353,7 +371,8 @@ class Bench:
         (the hub's latency when the machine is not saturated)."""
         _, cpu = await self.measured(partial(self.watch_completions, 100, 0))
         await self.settle()
-        _, floor = await self.measured(self.raw_sleeps)
+        same_jobs = freshness_sleeps(self.runs["freshness"], 100)
+        _, floor = await self.measured(partial(self.raw_jobs, same_jobs))
         await self.settle()
         (p95, p50, p99), _ = await self.measured(partial(self.watch_completions, 10, 5))
         self.extra["freshness"] += (
@@ -364,22 +383,6 @@ class Bench:
             f"p95 {p95:.0f} ms, p99 {p99:.0f} ms"
         )
 
-    async def raw_sleeps(self) -> None:
-        """The 100 jobs of the last freshness run, as bare-SDK workflows."""
-        rng = random.Random(self.runs["freshness"])
-        handles = await asyncio.gather(
-            *(
-                self.client.start_workflow(
-                    "RawJob",
-                    args=[5, [round(rng.uniform(1, 10), 2) for _ in range(5)]],
-                    id=f"raw-sleeps-{time.time_ns()}-{i}",
-                    task_queue=RAW_QUEUE,
-                )
-                for i in range(100)
-            )
-        )
-        await asyncio.gather(*(h.result() for h in handles))
-
     async def watch_completions(self, jobs: int, viewers: int) -> tuple[float, float, float]:
         """p95, p50 and p99 of: action done (clock read in the activity) -> a viewer holds
         that state, for `jobs` jobs of 5 actions, each watched by `viewers` SSE clients.
@@ -389,8 +392,7 @@ class Bench:
         for the jobs through the job list.
         """
         self.runs["freshness"] += 1
-        rng = random.Random(self.runs["freshness"])
-        bodies = [sleeps(*(round(rng.uniform(1, 10), 2) for _ in range(5))) for _ in range(jobs)]
+        bodies = [sleeps(*each) for each in freshness_sleeps(self.runs["freshness"], jobs)]
         job_ids = await asyncio.gather(*(self.submit(body) for body in bodies))
         if not viewers:
             await self.wait_all_completed(set(job_ids))
@@ -484,15 +486,7 @@ class Bench:
         """
         self.runs["burst"] += 1
         rng = random.Random(100 + self.runs["burst"])
-        users = [
-            aiohttp.ClientSession(
-                base_url=self.stack.url,
-                headers={"Authorization": f"Bearer {key}"},
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-            )
-            for key in BURST_USERS.values()
-        ]
+        users = [self.session(key) for key in BURST_USERS.values()]
         bodies = [sleeps(*(round(rng.uniform(0.2, 2), 2) for _ in range(5))) for _ in range(500)]
         accepted: list[tuple[aiohttp.ClientSession, str]] = []
         answers: Counter[str] = Counter()  # "POST 202", "GET 503", ...
@@ -619,18 +613,7 @@ class Bench:
     # -- 6 ------------------------------------------------------------------------------------
     async def raw_wide(self) -> float:
         started = time.perf_counter()
-        handles = await asyncio.gather(
-            *(
-                self.client.start_workflow(
-                    "RawJob",
-                    args=[1000, 0.01],
-                    id=f"wide-{time.time_ns()}-{i}",
-                    task_queue=RAW_QUEUE,
-                )
-                for i in range(10)
-            )
-        )
-        await asyncio.gather(*(h.result() for h in handles))
+        await self.raw_jobs([[0.01] * 1000] * 10)
         return time.perf_counter() - started
 
     async def fanout_wide(self) -> float:
