@@ -96,6 +96,7 @@ class FakeTemporal:
         self.describe_error: Exception | None = None
         self.down = False
         self._new_event = asyncio.Event()
+        self._new_events: list[str] = []  # the kinds of the events the long poll answers next
 
     @property
     def run(self) -> Run:
@@ -106,13 +107,25 @@ class FakeTemporal:
         return FakeHandle(self, job_id, run)
 
     async def get_workflow_execution_history(self, *_: Any, **__: Any) -> Any:
-        """The long poll: answers when `new_event()` is called (with the history's end)."""
+        """The long poll: answers when `new_event()` is called, with those events (or, with
+        none named, the history's end)."""
         self.asked["history polls"] += 1
         await self._new_event.wait()
         self._new_event.clear()
-        return GetWorkflowExecutionHistoryResponse(history=History(events=[]))
+        kinds, self._new_events = self._new_events, []
+        if not kinds:
+            return GetWorkflowExecutionHistoryResponse(history=History(events=[]))
+        page = GetWorkflowExecutionHistoryResponse(next_page_token=b"more")
+        first = self.run.history_length - len(kinds) + 1
+        for event_id, kind in enumerate(kinds, start=first):
+            getattr(page.history.events.add(event_id=event_id), kind).SetInParent()
+        return page
 
-    def new_event(self) -> None:
+    def new_event(self, *kinds: str) -> None:
+        """New events in the run's history (their kinds, such as
+        "activity_task_completed_event_attributes"); none named: the run's history ended."""
+        self.run.history_length += len(kinds)
+        self._new_events += kinds
         self._new_event.set()
 
 
@@ -441,6 +454,56 @@ async def test_running_actions_show_attempt_progress_last_failure_and_next_retry
     assert actions["done"].attempt is None  # nothing pending: nothing to add
     assert (view.progress.running, view.progress.pending) == (2, 1)  # counts follow the view
     assert answer.progress.running == 3  # what the workflow said is left as it said it
+
+
+async def test_a_change_that_only_finishes_actions_costs_one_query_and_no_describe() -> None:
+    """The new events say what changed: an action finished (one query tells its outcome), or
+    actions were scheduled (a describe tells whether a worker has picked them up)."""
+    answer = job_state(("a", Status.RUNNING), ("b", Status.RUNNING))
+    run = Run("r1", request("a", "b", "c"), answer=answer)
+    run.pending = [pending("a", started=True, attempt=2, percent=40.0)]
+    run.pending.append(pending("b", started=True, attempt=1))
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings(hub_live_details_s=60))
+    stream = hub.watch("job-1")
+    try:
+        await anext(stream)
+        before = temporal.asked.copy()
+        run.answer = job_state(("a", Status.RUNNING), ("b", Status.COMPLETED), version=6)
+        run.pending = run.pending[:1]
+        temporal.new_event(*FINISHED_AN_ACTION)
+        finished = (await asyncio.wait_for(anext(stream), 5)).view
+        assert [a.status for a in finished.actions] == [Status.RUNNING, Status.COMPLETED]
+        assert (finished.actions[0].attempt, finished.actions[0].progress) == (2, 40.0)
+        assert calls_since(before, temporal) == (0, 1)  # describes, queries
+
+        before = temporal.asked.copy()
+        run.answer = job_state(
+            ("a", Status.RUNNING), ("b", Status.COMPLETED), ("c", Status.RUNNING), version=7
+        )
+        run.pending.append(pending("c", started=False, attempt=1))
+        temporal.new_event(*FINISHED_AN_ACTION, "activity_task_scheduled_event_attributes")
+        scheduled = (await asyncio.wait_for(anext(stream), 5)).view
+        assert scheduled.actions[2].status is Status.PENDING  # no worker has it yet: describe
+        assert calls_since(before, temporal) == (1, 1)
+    finally:
+        await stream.aclose()
+        await hub.close()
+
+
+def calls_since(before: Counter[str], temporal: FakeTemporal) -> tuple[int, int]:
+    """Describes and queries Temporal was asked since `before`."""
+    now = temporal.asked
+    return now["describe"] - before["describe"], now["query"] - before["query"]
+
+
+FINISHED_AN_ACTION = (
+    "activity_task_started_event_attributes",
+    "activity_task_completed_event_attributes",
+    "workflow_task_scheduled_event_attributes",
+    "workflow_task_started_event_attributes",
+    "workflow_task_completed_event_attributes",
+)
 
 
 # --- The state a job ended in, whoever ended it ---------------------------------------------

@@ -26,6 +26,20 @@ _STATE_EVENTS = {
     "workflow_execution_terminated_event_attributes",
     "workflow_execution_continued_as_new_event_attributes",
 }
+# Events after which the live details of the job's actions (attempt, not yet started) are known
+# only from a describe: actions were scheduled.
+_SCHEDULING_EVENTS = {"activity_task_scheduled_event_attributes"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """New history events that may have changed the job's state."""
+
+    last_event_id: int  # the history's length as far as it has been read
+    # The run closed (its outcome, or a new run, comes from a describe), or actions were
+    # scheduled (whether a worker has picked them up comes from a describe): the `status` query
+    # alone does not tell everything viewers see.
+    needs_describe: bool
 
 
 @dataclass
@@ -49,11 +63,13 @@ class RunHistory:
         self.run_id = run_id
         self._client, self._job_id, self._stats = client, job_id, stats
         self._token = b""  # where reading has got to
+        self._last_event_id = 0
+        self._scheduled = False  # actions were scheduled since the last change reported
         self._reading: asyncio.Task[GetWorkflowExecutionHistoryResponse] | None = None
 
-    async def changed(self, known_length: int, within_s: float) -> bool:
-        """Wait for an event after `known_length` that may change the job's state (True), or
-        `within_s` seconds (False; a read still waiting goes on for the next call)."""
+    async def changed(self, known_length: int, within_s: float) -> Change | None:
+        """Wait for an event after `known_length` that may change the job's state, or
+        `within_s` seconds (None; a read still waiting goes on for the next call)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
         while True:
@@ -61,13 +77,25 @@ class RunHistory:
                 self._reading = asyncio.create_task(self._read())
             done, _ = await asyncio.wait({self._reading}, timeout=max(0, deadline - loop.time()))
             if not done:
-                return False
+                return None
             reading, self._reading = self._reading, None
             page = await reading
             self._stats.history_polls += 1
             self._token = page.next_page_token
+            if page.history.events:
+                self._scheduled |= any(
+                    event.event_id > known_length
+                    and event.WhichOneof("attributes") in _SCHEDULING_EVENTS
+                    for event in page.history.events
+                )
+                self._last_event_id = max(self._last_event_id, page.history.events[-1].event_id)
             if state_changed(page, known_length):
-                return True
+                change = Change(
+                    last_event_id=max(self._last_event_id, known_length),
+                    needs_describe=self._scheduled or not page.next_page_token,
+                )
+                self._scheduled = False
+                return change
 
     def close(self) -> None:
         if self._reading is not None:

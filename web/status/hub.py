@@ -3,8 +3,9 @@
 GET requests, SSE and WebSocket streams and the dashboard all ask the hub. A running job that
 someone reads or watches is *followed* by one task, whatever the number of viewers: it long-polls
 the run's history, so a change arrives as soon as Temporal records it, and then runs the `status`
-query (a round trip to a worker) with one `describe`. The workflow's state only changes when a
-workflow task completes, so other events cost nothing. While actions run, a `describe` every
+query (a round trip to a worker). The workflow's state only changes when a workflow task
+completes, so other events cost nothing; a `describe` comes with the query only when the events
+scheduled actions or ended the run. While actions run, a `describe` every
 FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (attempt, last failure, next
 retry, heartbeat progress). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
 after its last reader. Finished jobs come from the workflow's result, once, and stay cached:
@@ -38,7 +39,7 @@ from fanout.settings import Settings
 from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState
 from web.status.errors import JobNotFound, TemporalUnavailable, unavailable_error
-from web.status.history import RunHistory
+from web.status.history import Change, RunHistory
 from web.status.snapshot import (
     Snapshot,
     Subscriber,
@@ -298,13 +299,17 @@ class StatusHub:
         # Just fetched (by the caller that started this follower): the long poll starts from
         # the run's first event, so nothing after that snapshot can be missed.
         reuse = latest is not None and time.monotonic() - latest.fetched_at < self._live_every
+        change: Change | None = None
         try:
             while True:
                 try:
                     if reuse and latest is not None:
                         snapshot, reuse = latest, False
+                    elif change is not None and not change.needs_describe:
+                        snapshot = await self._requeried(job_id, snapshot, change.last_event_id)
                     else:
                         snapshot = await self._fetch(job_id, self._latest.get(job_id))
+                    change = None
                     watch.error, watch.slow, delay = None, False, RETRY_DELAYS_S[0]
                     watch.synced = True
                     for subscriber in watch.subscribers:
@@ -319,7 +324,7 @@ class StatusHub:
                     # whether anyone wants it.
                     live = has_live_details(snapshot)
                     wake = self._live_every if live else max(self._linger, 1.0)
-                    await history.changed(snapshot.history_length, wake)
+                    change = await history.changed(snapshot.history_length, wake)
                 except JobNotFound as gone:
                     for subscriber in watch.subscribers:
                         subscriber.fail(gone)
@@ -359,21 +364,12 @@ class StatusHub:
             if same_state(previous, description):
                 assert previous is not None
                 status = previous.status  # no new history event: the state cannot have changed
-            elif before is not None:
-                status = before
-            elif previous is not None and previous.big and previous.view.run_id == run.run_id:
-                # A big job: the first page, and what changed since the last snapshot.
-                status = await self._reads.query(
-                    run, StatusPage(since_version=previous.view.version)
-                )
             else:
-                status = await self._reads.query(run)
-            view = await self._live_view(status, description)
-            fresh = previous is None or status is not previous.status
-            snapshot = Snapshot(
-                view, status, owner, description.history_length, finished=False,
-                changes=tuple(status.changed or ()) if fresh else (),
-            )  # fmt: skip
+                status = before if before is not None else await self._queried(run, previous)
+            pending = {p.activity_id: p for p in description.raw_description.pending_activities}
+            snapshot = await self._running(
+                status, previous, owner, description.history_length, pending, description.run_id
+            )
         elif (
             previous
             and previous.finished
@@ -391,12 +387,53 @@ class StatusHub:
                 view, status, owner, description.history_length, finished=True,
                 provisional=not exact,
             )  # fmt: skip
+        return self._stored(job_id, generation, snapshot)
+
+    async def _requeried(self, job_id: str, previous: Snapshot, history_length: int) -> Snapshot:
+        """The state of a followed job after new history events that only finished actions
+        (the run is still open, nothing was scheduled): one query, no describe. Actions still
+        running keep the live details of the last describe until the next one, within
+        FANOUT_HUB_LIVE_DETAILS_S."""
+        generation = self._forgotten.get(job_id, 0)
+        run = self._client.get_workflow_handle(job_id, run_id=previous.view.run_id)
+        status = await self._queried(run, previous)
+        snapshot = await self._running(
+            status, previous, previous.owner, history_length, previous.pending, previous.view.run_id
+        )
+        return self._stored(job_id, generation, snapshot)
+
+    async def _queried(self, run: Any, previous: Snapshot | None) -> JobStatus:
+        """The workflow's state; for a big job already seen, its first page and what changed
+        since the last snapshot."""
+        if previous is not None and previous.big and previous.view.run_id == run.run_id:
+            return await self._reads.query(run, StatusPage(since_version=previous.view.version))
+        return await self._reads.query(run)
+
+    async def _running(
+        self,
+        status: JobStatus,
+        previous: Snapshot | None,
+        owner: str,
+        history_length: int,
+        pending: dict[str, PendingActivityInfo],
+        run_id: str,
+    ) -> Snapshot:
+        view = await self._live_view(status, pending, run_id)
+        fresh = previous is None or status is not previous.status
+        return Snapshot(
+            view, status, owner, history_length, finished=False,
+            changes=tuple(status.changed or ()) if fresh else (), pending=pending,
+        )  # fmt: skip
+
+    def _stored(self, job_id: str, generation: int, snapshot: Snapshot) -> Snapshot:
+        """Keep `snapshot` as the job's latest, unless the job was forgotten since the fetch
+        began or a concurrent fetch (the follower's) already stored a newer state."""
         current = self._latest.get(job_id)
         older = (
             current is not None
             and current.view.run_id == snapshot.view.run_id
             and current.history_length > snapshot.history_length
-        )  # a concurrent fetch (the follower's) already stored a newer state
+        )
         if self._forgotten.get(job_id, 0) == generation and not older:
             self._latest[job_id] = snapshot
         return snapshot
@@ -473,9 +510,8 @@ class StatusHub:
         return status, exact
 
     async def _live_view(
-        self, status: JobStatus, description: WorkflowExecutionDescription
+        self, status: JobStatus, pending: dict[str, PendingActivityInfo], run_id: str
     ) -> JobView:
-        pending = {p.activity_id: p for p in description.raw_description.pending_activities}
         progress = status.progress.model_copy()
         actions = []
         for action in status.actions:
@@ -488,8 +524,7 @@ class StatusHub:
                     progress.pending += 1
             actions.append(live)
         return JobView.model_construct(
-            **{**dict(status), "progress": progress, "actions": actions},
-            run_id=description.run_id,
+            **{**dict(status), "progress": progress, "actions": actions}, run_id=run_id
         )
 
     async def _add_live_details(self, live: LiveActionState, info: PendingActivityInfo) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import WorkflowExecutionDescription
 
 from web.schemas import JobView
@@ -33,6 +34,9 @@ class Snapshot:
     # Made by this web app as it started the job (not read from Temporal): good for the first
     # readers of the next seconds, while its follower reads the real one.
     seeded: bool = False
+    # A running job: its pending activities at the last describe, by action name (the live
+    # details that only Temporal knows).
+    pending: dict[str, PendingActivityInfo] = field(default_factory=dict)
 
     def marked_stale(self) -> Snapshot:
         """This state, for a reader, when Temporal does not answer in time: `read_at` says
