@@ -25,7 +25,7 @@ COPY activities ./activities
 COPY fanout ./fanout
 COPY web ./web
 COPY workflows ./workflows
-# Bytecode now: the workflow sandbox re-imports the workflow modules for every new workflow run.
+# Bytecode now: the workflow sandbox, when on, re-imports the workflow modules for every new run.
 RUN python -m compileall -q worker.py activities fanout web workflows
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout

@@ -24,7 +24,13 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import (
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import activities  # noqa: F401  (registers every action type)
 import workflows
@@ -38,6 +44,21 @@ from workflows.job import JobWorkflow
 
 log = logging.getLogger("fanout.worker")
 WORKFLOWS = [JobWorkflow, JobBatchWorkflow]
+
+
+def workflow_runner(config: Settings) -> WorkflowRunner:
+    """How the worker runs Fanout's workflows: outside Temporal's sandbox unless
+    FANOUT_WORKER_WORKFLOW_SANDBOX says otherwise.
+
+    The sandbox re-imports the workflow modules for every new run and sends every payload
+    through its own serialization context: with jobs of short actions, that was half of the
+    worker's CPU (docs/performance.md). What it guards against, a non-deterministic call in
+    workflow code, is caught before a release instead: the workflow tests and the replay of
+    recorded histories run every workflow in the sandbox.
+    """
+    if config.worker_workflow_sandbox:
+        return SandboxedWorkflowRunner()
+    return UnsandboxedWorkflowRunner()
 
 
 def compile_workflow_modules() -> None:
@@ -93,6 +114,7 @@ def build_workers(
     ones as activities, and the first takes no activity tasks.
     """
     throttle = timedelta(seconds=config.heartbeat_throttle_s)
+    runner = workflow_runner(config)
 
     def build(
         queue: str, definitions: Sequence[ActionDefinition], *, jobs: bool, local_only: bool
@@ -115,6 +137,7 @@ def build_workers(
             max_heartbeat_throttle_interval=throttle,
             default_heartbeat_throttle_interval=throttle,
             graceful_shutdown_timeout=timedelta(seconds=config.worker_shutdown_grace_s),
+            workflow_runner=runner,
         )
 
     workers = []
@@ -210,7 +233,8 @@ async def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(str(err)) from None
     client = await connect(settings, runtime=metrics_runtime(settings))
     if run_workflows:
-        compile_workflow_modules()
+        if settings.worker_workflow_sandbox:
+            compile_workflow_modules()
         await check_search_attributes(client)
     workers = build_workers(client, settings, queues, run_workflows)
 

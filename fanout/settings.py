@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     worker_workflow_pollers: int = Field(4, ge=2)
     worker_activity_pollers: int = Field(4, ge=1)
     worker_max_cached_workflows: int = Field(2000, ge=0)
+    worker_workflow_sandbox: bool = Field(
+        False,
+        description="Run Fanout's workflows in Temporal's sandbox, which stops a non-deterministic "
+        "call (clock, random, I/O) as it is made; off, a new job costs the worker about half the "
+        "CPU. The tests always run the workflows in it.",
+    )
     heartbeat_throttle_s: float = Field(
         1.0, gt=0, description="Longest gap between heartbeats sent to Temporal (live progress)."
     )

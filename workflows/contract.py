@@ -2,7 +2,8 @@
 
 These models travel as plain JSON, so the Temporal CLI, the Web UI and SDKs in other languages
 can start and query jobs without this codebase. Only add optional fields; never rename.
-This module must stay import-light: it is loaded inside Temporal's workflow sandbox.
+This module must stay import-light: workflow code loads it (inside Temporal's workflow sandbox
+when that is on).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 a job no worker can answer for): a job's state before it ran, how an action's move changes the
 counts, and what a job that ended abnormally shows for its unfinished actions.
 
-Plain functions of the contract's models, with no Temporal call: the workflow runs them in its
-sandbox, the status hub outside it.
+Plain functions of the contract's models, with no Temporal call: the workflow runs them (in
+Temporal's sandbox when that is on), and so does the status hub in the web app.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import worker
 from tests.conftest import clean_settings, unique
@@ -164,3 +166,34 @@ async def test_job_started_with_its_attributes_upserts_at_most_once_per_workflow
     listed = [e async for e in dev_env.client.list_workflows(f'WorkflowId = "{handle.id}"')]
     attrs = listed[0].typed_search_attributes
     assert (attrs.get(sa.JOB_STATUS), attrs.get(sa.JOB_PROGRESS)) == ("COMPLETED", 100)
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["unsandboxed", "sandboxed"])
+async def test_the_worker_runs_jobs_in_the_sandbox_only_when_asked(
+    dev_env: WorkflowEnvironment, plain_client: Client, sandbox: bool
+) -> None:
+    """Outside the sandbox by default (it doubled the worker's CPU per short job);
+    FANOUT_WORKER_WORKFLOW_SANDBOX puts the workflows back in it. Jobs run either way."""
+    config = clean_settings(task_queue=unique("it"), worker_workflow_sandbox=sandbox)
+    workers = worker.build_workers(dev_env.client, config, worker.plan_queues(config), True)
+    runners = {type(w.config()["workflow_runner"]) for w in workers if w.config()["workflows"]}
+    assert runners == {SandboxedWorkflowRunner if sandbox else UnsandboxedWorkflowRunner}
+    request = {
+        "actions": [
+            {"name": "quick", "type": "demo.sleep", "params": {"seconds": 0.05}},
+            {"name": "slow", "type": "demo.sleep", "params": {"seconds": 1.5}},
+            {"name": "stats", "type": "text.stats", "params": {"text": "a b b"}},
+        ],
+        "owner": "it-user",
+    }
+    async with AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(w)
+        handle = await plain_client.start_workflow(
+            "JobWorkflow", request, id=unique("job"), task_queue=config.task_queue
+        )
+        final: dict[str, Any] = await asyncio.wait_for(handle.result(), 30)
+    assert final["status"] == "COMPLETED"
+    results = {a["name"]: a["result"] for a in final["actions"]}
+    assert results["stats"]["top_words"] == [["b", 2], ["a", 1]]
+    assert results["slow"]["slept_s"] == 1.5

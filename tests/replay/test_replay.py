@@ -11,6 +11,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+import worker
+from tests.conftest import clean_settings
 from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -37,8 +39,11 @@ def recorded_id(stem: str, events: list[dict[str, Any]]) -> str:
     return f"replay-{stem}"
 
 
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandboxed", "as-the-worker-runs"])
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_history_replays(path: Path) -> None:
+async def test_history_replays(path: Path, sandbox: bool) -> None:
+    """In the sandbox (which stops a non-deterministic call), and with the runner the worker
+    uses by default."""
     text = path.read_text()
     events = json.loads(text)["events"]
     kinds = {e["eventType"] for e in events}
@@ -48,5 +53,9 @@ async def test_history_replays(path: Path) -> None:
         "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED",
     }
     history = WorkflowHistory.from_json(recorded_id(path.stem, events), text)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=worker.workflow_runner(clean_settings(worker_workflow_sandbox=sandbox)),
+    )
     await replayer.replay_workflow(history)
