@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -20,6 +20,8 @@ from fanout.settings import Settings
 from web.auth import User
 from web.schemas import JobSummary
 from web.status import (
+    ENDED_AS,
+    InvalidJobInput,
     Snapshot,
     StatusHub,
     TemporalUnavailable,
@@ -142,9 +144,17 @@ class JobOperations:
             break
         if started is None or not started.input.payloads:
             raise Conflict(f"Job {job_id} has no request to retry.")
-        (original,) = await self._client.data_converter.decode(started.input.payloads, [JobRequest])
+        try:
+            (original,) = await self._client.data_converter.decode(
+                started.input.payloads, [JobRequest]
+            )
+        except Exception as err:  # another Temporal client started it with this input
+            raise Conflict(f"Job {job_id} cannot be retried. {InvalidJobInput(err)}") from None
         previous = await handle.describe(rpc_timeout=self._timeout)
-        request_hash = await previous.memo_value(REQUEST_HASH_MEMO, None)
+        try:
+            request_hash = await previous.memo_value(REQUEST_HASH_MEMO, None)
+        except Exception:  # not a memo this API wrote: the key then means nothing any more
+            request_hash = None
         request = original.model_copy(update={"resume": _resume(snapshot)})
         try:
             await self._client.start_workflow(
@@ -254,17 +264,37 @@ def _resume(snapshot: Snapshot) -> Resume:
 
 
 async def _summary_of(execution: WorkflowExecution) -> JobSummary:
+    """A job as listed, from its search attributes and memo: other Temporal clients may have
+    written anything there, so what cannot be read falls back to what Temporal itself knows."""
     attrs = execution.typed_search_attributes
-    created = await execution.memo_value(CREATED_AT_MEMO, None)
+    try:
+        created = datetime.fromisoformat(await execution.memo_value(CREATED_AT_MEMO, None) or "")
+    except Exception:  # no memo, or not one this API wrote
+        created = execution.start_time
     return JobSummary(
         job_id=execution.id,
-        status=Status(attrs.get(sa.JOB_STATUS) or Status.RUNNING),
+        status=listed_status(execution),
         owner=attrs.get(sa.JOB_OWNER) or "",
         percent=attrs.get(sa.JOB_PROGRESS) or 0,
         action_count=attrs.get(sa.JOB_ACTION_COUNT) or 0,
-        created_at=datetime.fromisoformat(created) if created else execution.start_time,
+        created_at=created,
         finished_at=execution.close_time,
     )
+
+
+def listed_status(execution: WorkflowExecution) -> Status:
+    """The JobStatus attribute; a run that ended without setting a final one (terminated, or
+    started by another client with input that is not a job request) shows how it ended."""
+    try:
+        status = Status(execution.typed_search_attributes.get(sa.JOB_STATUS) or Status.RUNNING)
+    except ValueError:  # not a status this API knows
+        status = Status.RUNNING
+    ended = execution.status
+    if status.finished or ended in (None, WorkflowExecutionStatus.RUNNING):
+        return status
+    if ended == WorkflowExecutionStatus.COMPLETED:
+        return Status.COMPLETED
+    return ENDED_AS.get(ended, status)
 
 
 def _summary(spec: JobSpec) -> str:

@@ -4,21 +4,25 @@
 - `temporal.py`: its calls to Temporal (describe, query, result, histories), capped and counted.
 - `history.py`: the long poll on a run's history that says when the state may have changed.
 - `snapshot.py`: what the hub knows of a job at one moment, and how viewers are handed it.
-- `errors.py`: what a failed call means (no such job; Temporal unreachable or only slow).
+- `errors.py`: what a failed call means (no such job; Temporal unreachable or only slow; a run
+  whose input is not a job request).
 
 The rules of the state itself are the workflow's: `workflows/job_state.py`.
 """
 
 from web.status.errors import (
+    InvalidJobInput,
     JobNotFound,
     TemporalUnavailable,
     unavailable_error,
     workflow_missing,
 )
-from web.status.hub import StatusHub
+from web.status.hub import ENDED_AS, StatusHub
 from web.status.snapshot import Snapshot
 
 __all__ = [
+    "ENDED_AS",
+    "InvalidJobInput",
     "JobNotFound",
     "Snapshot",
     "StatusHub",

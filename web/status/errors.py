@@ -3,6 +3,7 @@ too slow right now (the API's 404, 503, and a stale state)."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
 # CANCELLED is what the SDK reports when a call's rpc_timeout expires.
@@ -20,6 +21,27 @@ _TASK_FAILED = "Workflow Task in failed state"
 class JobNotFound(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"Job {job_id!r} not found.")
+
+
+class InvalidJobInput(Exception):
+    """The run's input is not a job request: another Temporal client started JobWorkflow with
+    input the contract refuses (the workflow fails as soon as a worker takes it)."""
+
+    def __init__(self, err: Exception) -> None:
+        super().__init__(f"The job's input is not a valid job request: {input_problem(err)}")
+
+
+def input_problem(err: Exception) -> str:
+    """What is wrong with a decoded input, as one sentence a person can act on."""
+    if isinstance(err, ValidationError):
+        problems = err.errors(include_url=False)
+        first = problems[0]
+        where = ".".join(str(part) for part in first["loc"])
+        text = f"{where}: {first['msg']}" if where else str(first["msg"])
+        more = len(problems) - 1
+        text += f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        return text.rstrip(".") + "."
+    return "it is not JSON that Fanout can decode."
 
 
 class TemporalUnavailable(Exception):

@@ -38,7 +38,12 @@ from temporalio.service import RPCError
 from fanout.settings import Settings
 from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState
-from web.status.errors import JobNotFound, TemporalUnavailable, unavailable_error
+from web.status.errors import (
+    InvalidJobInput,
+    JobNotFound,
+    TemporalUnavailable,
+    unavailable_error,
+)
 from web.status.history import Change, RunHistory
 from web.status.snapshot import (
     Snapshot,
@@ -67,7 +72,8 @@ SEED_S = 2.0
 RETRY_DELAYS_S = (0.2, 5.0)
 # Started, WorkflowTaskScheduled, WorkflowTaskStarted: no workflow task has completed yet.
 BEFORE_FIRST_TASK = 3
-_ENDED_AS = {
+# What a run that ended abnormally (not by returning the job's final state) shows.
+ENDED_AS = {
     WorkflowExecutionStatus.TERMINATED: Status.CANCELLED,
     WorkflowExecutionStatus.CANCELED: Status.CANCELLED,
     WorkflowExecutionStatus.FAILED: Status.FAILED,
@@ -449,8 +455,13 @@ class StatusHub:
         self, description: WorkflowExecutionDescription
     ) -> JobStatus | None:
         """The state of a run no worker has picked up yet, from its request (None if one of its
-        workflow tasks completed). Querying would wait for a worker, and none may answer."""
-        request, last_task = await self._reads.request(description)
+        workflow tasks completed). Querying would wait for a worker, and none may answer. A run
+        whose input is not a job request shows FAILED with the reason at once: that is how it
+        ends when a worker takes it."""
+        try:
+            request, last_task = await self._reads.request(description)
+        except InvalidJobInput as err:
+            return refused(description, err, finished=False)
         if request is None or last_task:
             return None
         return status_before_start(description.id, request, description.start_time)
@@ -464,10 +475,20 @@ class StatusHub:
             result = await self._reads.result(run)
             return result, True
         ended = description.status or WorkflowExecutionStatus.FAILED
-        ended_as = _ENDED_AS.get(ended, Status.FAILED)
+        ended_as = ENDED_AS.get(ended, Status.FAILED)
         reason = f"The job's workflow was {ended.name.lower().replace('_', ' ')}."
         status: JobStatus | None = None
         exact = True
+        read: tuple[JobRequest | None, int] | None = None
+        if ended == WorkflowExecutionStatus.FAILED:
+            # Another Temporal client may have started it with input that is not a job
+            # request: then no worker can answer a query, and the reason is in the input.
+            try:
+                read = await self._reads.request(description)
+            except InvalidJobInput as err:
+                return refused(description, err, finished=True), True
+            except (TemporalUnavailable, RPCError):
+                pass
         try:
             status = await self._reads.query(run)
         except (TemporalUnavailable, RPCError):
@@ -478,9 +499,10 @@ class StatusHub:
                 and previous.view.run_id == description.run_id
             ):
                 return previous.status, False  # patched already, the last time
-            request, last_task = None, -1
-            with contextlib.suppress(TemporalUnavailable, RPCError):
-                request, last_task = await self._reads.request(description)
+            request, last_task = read or (None, -1)
+            if read is None:
+                with contextlib.suppress(TemporalUnavailable, RPCError, InvalidJobInput):
+                    request, last_task = await self._reads.request(description)
             if request is not None and last_task == 0:  # ended before a worker picked it up
                 status = status_before_start(description.id, request, description.start_time)
             elif (
@@ -542,3 +564,22 @@ class StatusHub:
             if isinstance(details, dict):
                 live.progress = details.get("percent")
                 live.progress_message = details.get("message")
+
+
+def refused(
+    description: WorkflowExecutionDescription, err: InvalidJobInput, *, finished: bool
+) -> JobStatus:
+    """A run whose input is not a job request: FAILED, no actions, the reason as its error."""
+    ended_at = description.close_time if finished else None
+    return JobStatus(
+        job_id=description.id,
+        status=Status.FAILED,
+        owner=description.typed_search_attributes.get(sa.JOB_OWNER) or "",
+        created_at=description.start_time,
+        updated_at=ended_at or description.start_time,
+        finished_at=ended_at,
+        progress=Progress(),
+        actions=[],
+        version=1,
+        error=str(err),
+    )

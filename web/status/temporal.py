@@ -24,7 +24,13 @@ from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.metrics import Metrics
-from web.status.errors import JobNotFound, TemporalUnavailable, unavailable_error, workflow_missing
+from web.status.errors import (
+    InvalidJobInput,
+    JobNotFound,
+    TemporalUnavailable,
+    unavailable_error,
+    workflow_missing,
+)
 from web.status.history import HubStats
 from workflows.contract import ActionOutcome, JobRequest, JobStatus, StatusPage
 
@@ -145,7 +151,8 @@ class TemporalReads:
         self, description: WorkflowExecutionDescription
     ) -> tuple[JobRequest | None, int]:
         """The run's request, and the id of its last completed workflow task (0 if none): the
-        workflow's state is the one it had after that event."""
+        workflow's state is the one it had after that event. InvalidJobInput if the run's
+        input is not a job request (any Temporal client can start JobWorkflow)."""
         run = run_of(self._client, description)
 
         async def read() -> tuple[JobRequest | None, int]:
@@ -153,7 +160,12 @@ class TemporalReads:
             async for event in run.fetch_history_events(rpc_timeout=self._timeout):
                 if event.HasField("workflow_execution_started_event_attributes"):
                     payloads = event.workflow_execution_started_event_attributes.input.payloads
-                    (request,) = await self._client.data_converter.decode(payloads, [JobRequest])
+                    try:
+                        (request,) = await self._client.data_converter.decode(
+                            payloads, [JobRequest]
+                        )
+                    except Exception as err:  # whatever another client stored
+                        raise InvalidJobInput(err) from None
                 elif event.HasField("workflow_task_completed_event_attributes"):
                     last_task = event.event_id
             return request, last_task
