@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -258,7 +258,7 @@ class StatusHub:
         except JobNotFound:
             return None
 
-    async def watch(self, job_id: str) -> AsyncIterator[Snapshot]:
+    async def watch(self, job_id: str) -> AsyncGenerator[Snapshot]:
         """The current state at once, then every change, ending with the final state."""
         first = await self.snapshot(job_id)
         if first.finished:
