@@ -11,6 +11,7 @@ from fanout.settings import Settings
 from web.auth import ApiKeys, User
 from web.status import JobNotFound, Snapshot, StatusHub
 from web.temporal_jobs import JobOperations
+from web.validation import JOB_ID_PATTERN, JOB_ID_RULE
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
@@ -57,7 +58,10 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 Hub = Annotated[StatusHub, Depends(get_hub)]
 Operations = Annotated[JobOperations, Depends(get_operations)]
-JobId = Annotated[str, Path(min_length=1, max_length=200, description="The job's id.")]
+JobId = Annotated[
+    str,
+    Path(min_length=1, max_length=200, pattern=JOB_ID_PATTERN, description=JOB_ID_RULE),
+]
 
 
 async def _visible(job_id: str, user: User, hub: StatusHub, *, exact: bool) -> Snapshot:

@@ -7,6 +7,7 @@ says precisely what `POST /api/jobs` accepts, and the dashboard's form is checke
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationError, create_model, field_validator
@@ -16,6 +17,19 @@ from activities import registry
 from workflows.contract import ActionSpec, JobSpec
 
 KNOWN_TYPES = [d.type for d in registry.all_definitions()]
+
+# What a job id may be on every route, stream and page: ids this API makes ("job-" and hex) and
+# the usual ones of other Temporal clients. Anything else (quotes, slashes, spaces, very long
+# ids) is refused before it reaches Temporal, a log line or a page.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$"
+JOB_ID_RULE = (
+    "A job id is 1 to 200 letters, digits and . _ : @ + = - characters, starting with a letter "
+    "or digit."
+)
+
+
+def valid_job_id(job_id: str) -> bool:
+    return re.fullmatch(JOB_ID_PATTERN, job_id) is not None
 
 
 def _typed_action(type_: str) -> type[ActionSpec]:
@@ -98,6 +112,8 @@ def readable(errors: list[Any]) -> list[dict[str, Any]]:
             msg = "The request needs a JSON body"
         elif not loc and kind in ("model_attributes_type", "dict_type", "model_type"):
             msg = "The request body must be a JSON object"
+        elif loc == ["job_id"] and kind.startswith("string_"):  # pattern, too long, too short
+            msg = JOB_ID_RULE
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             loc.append("type")
             tag = ctx.get("tag")

@@ -19,12 +19,15 @@ from web.errors import COMMON_RESPONSES, as_json
 from web.routes.jobs import NOT_FOUND
 from web.schemas import LiveActionState
 from web.status import JobNotFound, StatusHub, TemporalUnavailable
+from web.validation import valid_job_id
 
 router = APIRouter(prefix="/api/jobs", tags=["streams"])
 
 RECONNECT_MS = 2000
 CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND = 4401, 4404
 CLOSE_BAD_INPUT, CLOSE_REFUSED, CLOSE_TRY_LATER = 1008, 1011, 1013
+# A close frame's reason holds 123 bytes: it never carries the id itself.
+NOT_A_JOB_ID = "Not a job id: ids are 1-200 letters, digits or ._:@+=- characters."
 
 
 @dataclass(frozen=True)
@@ -103,14 +106,18 @@ async def job_socket(
     ] = None,
 ) -> None:
     """The same messages as the SSE stream (the job as JSON), one per change; closes with
-    1000 after the final state, 4401 without a valid key, 4404 for an unknown job, 1008 for a
-    `last_event_id` that is not a version, 1013 while Temporal is unreachable."""
+    1000 after the final state, 4401 without a valid key, 4404 for an unknown job, 1008 for an
+    id that is not a job id or a `last_event_id` that is not a version, 1013 while Temporal is
+    unreachable."""
     keys: ApiKeys = websocket.app.state.api_keys
     hub: StatusHub = websocket.app.state.hub
     await websocket.accept()  # then every refusal can say why (a browser sees no HTTP status)
     user = keys.user_for_header(websocket.headers.get("authorization"))
     if user is None:
         await websocket.close(CLOSE_UNAUTHORIZED, "Send 'Authorization: Bearer <key>'.")
+        return
+    if not valid_job_id(job_id):
+        await websocket.close(CLOSE_BAD_INPUT, NOT_A_JOB_ID)
         return
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     if last_event_id is not None and after is None:
@@ -123,7 +130,7 @@ async def job_socket(
         with open_stream(websocket, "websocket"):
             await _send_until_closed(websocket, changes(hub, job_id, after))
     except JobNotFound:
-        await websocket.close(CLOSE_NOT_FOUND, f"Job {job_id!r} not found.")
+        await websocket.close(CLOSE_NOT_FOUND, "Job not found.")
     except TemporalUnavailable:
         await websocket.close(CLOSE_TRY_LATER, "Temporal is unreachable; try again shortly.")
     except RPCError as err:  # Temporal answers, and refuses (e.g. a namespace it lacks)

@@ -109,9 +109,8 @@ class ParamField:
             self.widget = raw
             self.read = lambda: _json_or_text(raw.value)
         wide = isinstance(self.widget, ui.textarea)
-        self.widget.classes("w-full" if wide else "w-64").props(
-            f'outlined dense hint="{_attr(hint)}"'
-        )
+        self.widget.classes("w-full" if wide else "w-64").props("outlined dense")
+        self.widget.props["hint"] = hint
 
     def value(self) -> Any:
         return self.read()
@@ -153,7 +152,7 @@ class ActionCard:
 
     def number(self, index: int) -> None:
         self.title.text = self.t("action", n=index + 1)
-        self.remove.props(f'aria-label="{_attr(self.t("remove_action", n=index + 1))}"')
+        self.remove.props["aria-label"] = self.t("remove_action", n=index + 1)
 
     def build_params(self, values: dict[str, Any]) -> None:
         self.params.clear()
@@ -343,7 +342,3 @@ def _json_or_text(value: str) -> Any:
         return json.loads(value) if value else None
     except json.JSONDecodeError:
         return value
-
-
-def _attr(text: str) -> str:
-    return text.replace('"', "&quot;")
