@@ -3,7 +3,8 @@
 `FANOUT_LOG_FORMAT=json` writes one JSON object a line. Records about a job carry `job_id`, and
 records about one action also `action` (the Temporal SDK's workflow and activity loggers attach
 that context; Fanout copies it into flat fields). Secrets never reach a log: API keys are not
-logged by Fanout, and keys in URLs (`?token=`) are masked before any handler sees them.
+logged by Fanout, and keys and sign-in tickets in URLs (`?token=`, however encoded) are masked
+before any handler sees them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from urllib.parse import unquote_plus
 
 import temporalio.activity
 import temporalio.workflow
@@ -20,7 +22,9 @@ from pythonjsonlogger.json import JsonFormatter
 from fanout.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_SECRET_IN_URL = re.compile(r"(?i)((?:token|api_key|key)=)[^&\s\"']+")
+# A query parameter: its name (maybe percent-encoded, as in `%74oken`) and its value.
+_PARAMETER = re.compile(r"([?&;]|^)([^=&;?\s\"']+)=([^&;\s\"']*)")
+_SECRET_NAMES = {"token", "api_key", "key", "ticket"}
 
 
 class JobContext(logging.Filter):
@@ -49,7 +53,15 @@ class MaskSecrets(logging.Filter):
 
 
 def mask(text: str) -> str:
-    return _SECRET_IN_URL.sub(r"\1***", text)
+    """`text` with the value of every secret-named parameter replaced by ***, whatever the
+    encoding of its name (a server decodes `%74oken` to `token`)."""
+
+    def masked(match: re.Match[str]) -> str:
+        start, name, value = match.groups()
+        secret = unquote_plus(name).strip().lower() in _SECRET_NAMES
+        return f"{start}{name}={'***' if secret and value else value}"
+
+    return _PARAMETER.sub(masked, text)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     session_secret: str | None = Field(
         None, description="Signs dashboard sessions; default: random per process.", repr=False
     )
+    session_max_age_s: float = Field(
+        12 * 3600, gt=0, description="How long a dashboard sign-in lasts."
+    )
+    session_cookie_secure: bool = Field(
+        False,
+        description="Mark the dashboard's session cookie Secure even when the app itself is "
+        "served over plain HTTP (behind a proxy that ends TLS); over HTTPS it always is.",
+    )
     max_actions_per_job: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     temporal_rpc_timeout_s: float = Field(5.0, gt=0)

@@ -57,11 +57,17 @@ def test_keys_in_urls_are_masked(restore_logging: None, capsys: pytest.CaptureFi
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "GET", "/?token=s3cret-key-123", "1.1", 303)
     configure_logging(clean_settings(log_format="text"))
     access.info("GET /api/jobs?api_key=another-secret&x=1")
+    access.info("GET /?%74oken=encoded-secret-1 and /?TOKEN=upper-secret-2 and /?t%6Fken=third-3")
+    access.info("GET /session?ticket=one-time-ticket-4&next=/jobs")
     captured = capsys.readouterr().err
-    assert "s3cret-key-123" not in captured
-    assert "another-secret" not in captured
+    for secret in ("s3cret-key-123", "another-secret", "encoded-secret-1", "upper-secret-2"):
+        assert secret not in captured
+    assert "third-3" not in captured
+    assert "one-time-ticket-4" not in captured
     assert "/?token=***" in captured
     assert "api_key=***&x=1" in captured
+    assert "/?%74oken=***" in captured
+    assert "ticket=***&next=/jobs" in captured
 
 
 def test_no_access_log_stays_off(restore_logging: None, capsys: pytest.CaptureFixture[str]) -> None:

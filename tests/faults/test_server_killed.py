@@ -60,6 +60,8 @@ async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browse
         blocked: list[str] = []
         await only_this_machine(page, blocked)
         await page.goto(f"{stack.url}/?token={KEYS['alice']}")
+        await page.get_by_role("button", name="Continue as alice").click()
+        await page.get_by_text("Signed in as alice").wait_for()
         await page.goto(f"{stack.url}/jobs/{job_ids[0]}")
         await expect(page.get_by_text("Live", exact=True)).to_be_visible()
         await expect(page.get_by_text("1 of 3")).to_be_visible(timeout=15_000)

@@ -44,8 +44,15 @@ async def test_sign_in_bad_key_then_good_key_then_sign_out(user: User, ui_worker
     await user.should_see("API key")  # the session is gone
 
 
-async def test_the_url_make_run_prints_signs_you_in(user: User, ui_worker: None) -> None:
+async def test_the_url_make_run_prints_signs_you_in_after_a_click(
+    user: User, ui_worker: None
+) -> None:
     await user.open(f"/?token={KEYS['carol']}")
+    await user.should_see("This link signs this browser in as carol.")
+    await user.open("/jobs")
+    await user.should_see("API key")  # opening the link alone signed nobody in
+    await user.open(f"/?token={KEYS['carol']}")
+    user.find("Continue as carol").click()
     await user.should_see("Signed in as carol")
     await user.should_see("Jobs")
 
@@ -80,8 +87,10 @@ async def test_preset_fills_five_actions(alice: User) -> None:
 
 async def test_jobs_list_row_changes_status_without_reload(user: User, ui_worker: None) -> None:
     job_id = await start_job("dave", [{"type": "demo.sleep", "params": {"seconds": 1.5}}])
-    page = await user.open(f"/?token={KEYS['dave']}")
+    await user.open(f"/?token={KEYS['dave']}")
+    user.find("Continue as dave").click()
     await user.should_see(job_id)
+    page = user.client
     await user.should_see("RUNNING", retries=50)
     await user.should_see("COMPLETED", retries=100)
     await user.should_not_see("RUNNING")

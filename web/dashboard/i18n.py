@@ -39,6 +39,15 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Cole sua chave de API. O `make run` mostra uma.",
     ),
     "bad_key": ("This API key is not valid.", "Esta chave de API não é válida."),
+    "confirm_sign_in": (
+        "This link signs this browser in as {name}.",
+        "Este link conecta este navegador como {name}.",
+    ),
+    "continue_as": ("Continue as {name}", "Continuar como {name}"),
+    "sign_in_expired": (
+        "That sign-in was not completed in time; sign in again.",
+        "Essa entrada não foi concluída a tempo; entre de novo.",
+    ),
     "signed_in_as": ("Signed in as {name}", "Conectado como {name}"),
     "language": ("Language", "Idioma"),
     "jobs": ("Jobs", "Jobs"),

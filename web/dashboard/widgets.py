@@ -1,4 +1,8 @@
-"""Pieces every dashboard page uses: the frame with header, status chips, progress bars."""
+"""Pieces every dashboard page uses: the frame with header, status chips, progress bars.
+
+Props that carry text are set one by one (`element.props[name] = value`), never written into a
+props string: a value with a quote would otherwise add props of its own.
+"""
 
 from __future__ import annotations
 
@@ -27,18 +31,20 @@ def status_chip(status: Status | str, t: Translator, width: str = "w-36") -> ui.
     """Icon and word, in a fixed-width slot so rows line up whatever the language."""
     icon, colour = STATUS_LOOK[Status(status)]
     with ui.element("div").classes(f"{width} shrink-0"):
-        return (
-            ui.chip(t.status(status), icon=icon, color=colour, text_color="white")
-            .props(f'dense square aria-label="{t("status")}: {t.status(status)}"')
-            .classes("status-chip font-medium")
-        )
+        chip = ui.chip(t.status(status), icon=icon, color=colour, text_color="white")
+        chip.props("dense square").classes("status-chip font-medium")
+        chip.props["aria-label"] = f"{t('status')}: {t.status(status)}"
+        return chip
 
 
 def progress_bar(percent: float, status: Status | str) -> ui.linear_progress:
     _, colour = STATUS_LOOK[Status(status)]
-    return ui.linear_progress(
-        value=percent / 100, show_value=False, size="10px", color=colour
-    ).props(f'rounded aria-valuenow="{percent:.0f}" aria-valuemin="0" aria-valuemax="100"')
+    bar = ui.linear_progress(value=percent / 100, show_value=False, size="10px", color=colour)
+    bar.props("rounded")
+    bar.props.update(
+        {"aria-valuenow": f"{percent:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"}
+    )
+    return bar
 
 
 def language_select(t: Translator) -> None:
@@ -63,13 +69,18 @@ def frame(user: User, t: Translator) -> Iterator[None]:
             with ui.element("div").classes("bg-white rounded px-1"):
                 language_select(t)
             ui.label(t("signed_in_as", name=user.name)).classes("text-white text-sm")
-            ui.button(
-                t("sign_out"), icon="logout", on_click=lambda: ui.navigate.to("/logout")
-            ).props("flat color=white")
+            ui.button(t("sign_out"), icon="logout", on_click=_sign_out).props("flat color=white")
     with ui.column().classes("w-full max-w-6xl mx-auto p-6 gap-4"):
         yield
     if "timezone" not in app.storage.user:
         ui.timer(0.5, _remember_timezone, once=True)
+
+
+def _sign_out() -> None:
+    """Ends this browser's session in every tab: an action on the page's own connection, which
+    no link or form on another site can trigger."""
+    session.end()
+    ui.navigate.to("/login")
 
 
 async def _remember_timezone() -> None:

@@ -12,6 +12,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
 from nicegui import background_tasks, ui
@@ -25,6 +26,7 @@ from web.runtime import current
 from web.schemas import JobView, LiveActionState
 from web.status import JobNotFound, Snapshot, TemporalUnavailable
 from web.temporal_jobs import Conflict
+from web.validation import valid_job_id
 from workflows.contract import Status, StatusPage
 from workflows.pages import FAILED_FIRST
 
@@ -91,7 +93,8 @@ class JobPage:
                     namespace = current().settings.namespace
                     ui.link(
                         t("open_temporal"),
-                        f"{ui_url}/namespaces/{namespace}/workflows/{self.job_id}",
+                        f"{ui_url}/namespaces/{quote(namespace, safe='')}/workflows/"
+                        f"{quote(self.job_id, safe='')}",
                         new_tab=True,
                     ).classes("text-sm").props('data-testid="temporal-link"')
         self.update_header()
@@ -251,7 +254,7 @@ class JobPage:
                 )
             if action.error:
                 with ui.row().classes("items-center gap-1 text-negative"):
-                    ui.icon("error_outline").props(f'aria-label="{t("error")}"')
+                    ui.icon("error_outline").props["aria-label"] = t("error")
                     ui.label(action.error).classes("text-sm")
             if action.result is not None:
                 with self.result_row(action.name):
@@ -279,7 +282,7 @@ class JobPage:
             holder = ui.column().classes("w-full")
 
         async def show(opened: bool) -> None:
-            if opened and not list(holder):
+            if opened and not list(holder) and session.acting_user() is not None:
                 action = await current().hub.action(self.job_id, name)
                 with holder:
                     self.result_code(action.result if action else None)
@@ -372,6 +375,8 @@ class JobPage:
         while True:
             try:
                 async for snapshot in hub.watch(self.job_id):
+                    if session.acting_user() is None:
+                        return
                     if (snapshot.view, snapshot.finished) != (self.view, self.snapshot.finished):
                         await self.show(snapshot)
             except TemporalUnavailable:
@@ -394,7 +399,7 @@ class JobPage:
         return bool(answer)
 
     async def cancel(self) -> None:
-        if not await self.confirm(self.t("confirm_cancel")):
+        if not await self.confirm(self.t("confirm_cancel")) or session.acting_user() is None:
             return
         try:
             await current().operations.cancel(self.job_id, self.snapshot)
@@ -403,7 +408,7 @@ class JobPage:
             ui.notify(str(conflict), type="warning")
 
     async def retry(self) -> None:
-        if not await self.confirm(self.t("confirm_retry")):
+        if not await self.confirm(self.t("confirm_retry")) or session.acting_user() is None:
             return
         try:
             await current().operations.retry(self.job_id, self.snapshot)
@@ -418,11 +423,14 @@ class JobPage:
 def register() -> None:
     @ui.page("/jobs/{job_id}", title="Fanout · Job")
     async def job_page(job_id: str) -> RedirectResponse | None:
-        user = signed_in_or_redirect(f"/jobs/{job_id}")
+        user = signed_in_or_redirect(f"/jobs/{quote(job_id, safe='')}")
         if isinstance(user, RedirectResponse):
             return user
         t = session.translator()
         with frame(user, t):
+            if not valid_job_id(job_id):
+                ui.label(t("not_found", id=job_id[:200])).classes("text-lg")
+                return None
             try:
                 snapshot = await current().hub.snapshot(job_id)
             except JobNotFound:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
@@ -75,10 +76,10 @@ class JobList:
         if not self.jobs and not self.problem:
             ui.label(t("no_jobs")).classes("text-slate-500")
         for job, finished in self.jobs:
+            link = ui.link(target=f"/jobs/{quote(job.job_id, safe='')}")
+            link.props["aria-label"] = t("open_job", id=job.job_id)
             with (
-                ui.link(target=f"/jobs/{job.job_id}")
-                .classes("w-full no-underline text-inherit job-row")
-                .props(f'aria-label="{t("open_job", id=job.job_id)}"'),
+                link.classes("w-full no-underline text-inherit job-row"),
                 ui.card().classes("w-full hover:bg-slate-50").props("flat bordered"),
                 ui.row().classes("w-full items-center gap-4 no-wrap"),
             ):
@@ -99,6 +100,8 @@ class JobList:
                 )
 
     async def refresh(self) -> None:
+        if session.acting_user() is None:
+            return
         await self.load()
         self.render.refresh()
 

@@ -1,15 +1,19 @@
-"""Sign in with an API key (or `/?token=<key>`, the URL `make run` prints); sign out."""
+"""Sign in with an API key (or `/?token=<key>`, the URL `make run` prints, after a
+confirmation); the exchange of a sign-in ticket for the session cookie. How sessions work:
+`web/dashboard/session.py`."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import ui
+from nicegui import app, ui
 
 from web.auth import User
 from web.dashboard import session
 from web.dashboard.widgets import language_select
+from web.runtime import current
 
 
 def redirect_to_sign_in(path: str) -> RedirectResponse:
@@ -22,22 +26,59 @@ def signed_in_or_redirect(path: str) -> User | RedirectResponse:
     return user if user is not None else redirect_to_sign_in(path)
 
 
-def _local_path(next_path: str | None) -> str:
-    """Only paths on this site: `next` must not send the user elsewhere."""
-    if next_path and next_path.startswith("/") and not next_path.startswith("//"):
-        return next_path
-    return "/jobs"
+def local_path(next_path: str | None) -> str:
+    """Only paths on this site: `next` must not send the user elsewhere.
+
+    Browsers read a backslash as a slash and drop tabs and newlines from URLs, so `/\\host`
+    and `/<TAB>/host` lead to another host just like `//host`: a path with any of them, with
+    another control character or a space, or that a URL parser reads as naming a host, is
+    replaced by the jobs page.
+    """
+    if not next_path or not next_path.startswith("/") or next_path.startswith("//"):
+        return "/jobs"
+    if any(c == "\\" or c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in next_path):
+        return "/jobs"
+    parts = urlsplit(next_path)
+    if parts.scheme or parts.netloc:
+        return "/jobs"
+    return next_path
+
+
+def _go_sign_in(key: str, next_path: str | None) -> bool:
+    """Send this browser to exchange a ticket for its session (False: the key is not valid)."""
+    ticket = session.ticket_for(key)
+    if ticket is None:
+        return False
+    ui.navigate.to(f"/session?ticket={ticket}&next={quote(local_path(next_path), safe='')}")
+    return True
 
 
 def register() -> None:
-    @ui.page("/")
-    def index(token: str | None = None) -> RedirectResponse:
-        if token is not None and session.sign_in(token) is None:
+    @ui.page("/", title="Fanout · Sign in")
+    def index(token: str | None = None) -> RedirectResponse | None:
+        """`make run`'s link: the key is checked here, but signing in takes a click on this
+        page, so a link from anywhere else cannot sign a browser in (or switch its account)."""
+        if token is None:
+            return RedirectResponse("/jobs", status_code=303)
+        user = current().api_keys.user_for(token.strip())
+        if user is None:
             return RedirectResponse("/login?invalid=1", status_code=303)
-        return RedirectResponse("/jobs", status_code=303)
+        t = session.translator()
+        with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
+            ui.label("Fanout").classes("text-3xl font-bold")
+            ui.label(t("confirm_sign_in", name=user.name))
+
+            def confirm() -> None:
+                if not _go_sign_in(token, "/jobs"):
+                    ui.navigate.to("/login?invalid=1")
+
+            ui.button(t("continue_as", name=user.name), icon="login", on_click=confirm).props(
+                "autofocus"
+            ).classes("w-full")
+        return None
 
     @ui.page("/login", title="Fanout · Sign in")
-    def login(next: str | None = None, invalid: int = 0) -> None:
+    def login(next: str | None = None, invalid: int = 0, expired: int = 0) -> None:
         t = session.translator()
         with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
             ui.label("Fanout").classes("text-3xl font-bold")
@@ -48,22 +89,34 @@ def register() -> None:
                 .classes("w-full")
                 .mark("api-key")
             )
-            problem = ui.label(t("bad_key") if invalid else "").classes("text-negative")
+            shown = t("bad_key") if invalid else t("sign_in_expired") if expired else ""
+            problem = ui.label(shown).classes("text-negative")
             problem.props('role="alert"')
 
             async def submit() -> None:
-                if session.sign_in(key.value or "") is None:
+                if not _go_sign_in(key.value or "", next):
                     problem.text = t("bad_key")
                     key.value = ""
-                    return
-                ui.navigate.to(_local_path(next))
 
             key.on("keydown.enter", submit)
             ui.button(t("sign_in"), icon="login", on_click=submit).classes("w-full")
             ui.markdown(t("sign_in_hint")).classes("text-sm text-slate-500")
             language_select(t)
 
-    @ui.page("/logout")
-    def logout() -> RedirectResponse:
-        session.sign_out()
-        return RedirectResponse("/login", status_code=303)
+    @app.get("/session", include_in_schema=False)
+    def start_session(request: Request, ticket: str = "", next: str = "/jobs") -> RedirectResponse:
+        """The ticket the sign-in page just gave this browser, for a new session cookie."""
+        token = session.redeem(request, ticket)
+        if token is None:
+            return RedirectResponse("/login?expired=1", status_code=303)
+        response = RedirectResponse(local_path(next), status_code=303)
+        settings = current().settings
+        response.set_cookie(
+            session.COOKIE,
+            token,
+            max_age=int(settings.session_max_age_s),
+            httponly=True,
+            samesite="lax",
+            secure=settings.session_cookie_secure or request.url.scheme == "https",
+        )
+        return response

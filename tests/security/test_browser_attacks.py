@@ -1,0 +1,204 @@
+"""Attacks a browser carries out, in Debian's Chromium against the whole product as `make run`
+starts it: data that other Temporal clients wrote must stay data on every page."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Route
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from fanout.settings import Settings
+from tests.browser.conftest import TOKEN, App, only_this_machine, sign_in, system_chromium
+from tests.processes import make_run
+from workflows import search_attributes as sa
+
+pytestmark = pytest.mark.integration
+
+# A job id that, pasted into a props string, would replace the row's link with a script.
+XSS_ID = 'x" href="javascript:window.__owned=1" data-x="'
+
+
+MALLORY_KEY = "mallory-key-0123456789"
+
+
+@dataclass
+class Stack:
+    app: App
+    temporal: Client
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    launcher, ports = await make_run(
+        tmp_path_factory.mktemp("data"),
+        FANOUT_DEV_TOKEN=TOKEN,
+        FANOUT_API_KEYS=f"mallory:{MALLORY_KEY}",
+    )
+    client = await Client.connect(f"127.0.0.1:{ports.temporal}")
+    yield Stack(App(f"http://127.0.0.1:{ports.web}", f"http://127.0.0.1:{ports.ui}"), client)
+    assert await launcher.stop(signal.SIGTERM) == 0, launcher.output
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with system_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+async def context(browser: Browser, stack: Stack) -> AsyncIterator[BrowserContext]:
+    """A browser profile of its own (cookies included); requests to other hosts fail the test
+    that made them."""
+    stack.app.blocked.clear()
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await only_this_machine(context, stack.app.blocked)
+    yield context
+    await context.close()
+    assert stack.app.blocked == [], f"the dashboard tried to reach other hosts: {stack.app.blocked}"
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
+
+
+async def session_cookie(context: BrowserContext) -> str | None:
+    cookies = await context.cookies()
+    return next((c["value"] for c in cookies if c["name"] == "fanout_session"), None)
+
+
+async def signed_in_as(page: Page, stack: Stack) -> str | None:
+    """Who the jobs page says is signed in (None: it asks for a key)."""
+    await page.goto(f"{stack.app.url}/jobs")
+    signed = page.get_by_text("Signed in as ")
+    key = page.get_by_label("API key")
+    await signed.or_(key).first.wait_for()
+    if await key.count():
+        return None
+    return (await signed.inner_text()).removeprefix("Signed in as ")
+
+
+async def test_a_job_id_written_to_attack_the_jobs_list_stays_text(
+    page: Page, stack: Stack
+) -> None:
+    """Stored XSS: a job started through Temporal with an id made of markup."""
+    await stack.temporal.start_workflow(
+        "JobWorkflow",
+        {"actions": [{"type": "demo.sleep", "params": {"seconds": 60}}], "owner": "dev"},
+        id=XSS_ID,
+        task_queue=Settings().task_queue,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.JOB_OWNER, "dev")]),
+    )
+    try:
+        await sign_in(page, stack.app)
+        await page.goto(f"{stack.app.url}/jobs")
+        row = page.locator("a.job-row", has_text=XSS_ID)
+        await row.wait_for()
+        assert await row.get_attribute("href") == f"/jobs/{quote(XSS_ID, safe='')}"
+        assert await row.get_attribute("aria-label") == f"Open job {XSS_ID}"
+        assert await page.locator("[data-x]").count() == 0  # no attribute of the attacker's
+        await row.click()
+        await page.wait_for_url("**/jobs/x*")
+        assert await page.evaluate("window.__owned") is None
+        # Not an id the API accepts: the page says so, without asking Temporal.
+        await page.get_by_text(f"Job {XSS_ID} not found.").wait_for()
+    finally:
+        await stack.temporal.get_workflow_handle(XSS_ID).terminate()
+
+
+@pytest.mark.parametrize(
+    "next_path",
+    ["/%5C127.0.0.2/ok", "/%09/127.0.0.2/ok", "//127.0.0.2/ok", "https://127.0.0.2/ok"],
+    ids=["backslash", "tab", "two slashes", "absolute"],
+)
+async def test_signing_in_never_leads_to_another_site(
+    page: Page, stack: Stack, next_path: str
+) -> None:
+    """Open redirect: a sign-in link whose `next` names another host."""
+    await page.goto(f"{stack.app.url}/login?next={next_path}")
+    await page.get_by_label("API key").fill(stack.app.token)
+    await page.get_by_label("API key").press("Enter")
+    await page.get_by_text("Signed in as dev").wait_for()
+    assert page.url == f"{stack.app.url}/jobs"
+
+
+async def test_a_link_from_another_site_cannot_switch_the_account(page: Page, stack: Stack) -> None:
+    """Login CSRF: mallory sends dev a sign-in link with her own key."""
+    await sign_in(page, stack.app)
+    await page.goto(f"{stack.app.url}/?token={MALLORY_KEY}")
+    await page.get_by_text("This link signs this browser in as mallory.").wait_for()
+    assert await signed_in_as(page, stack) == "dev"  # only a click here would switch
+
+
+async def test_a_sign_in_ticket_works_only_in_the_browser_it_was_made_for(
+    browser: Browser, context: BrowserContext, page: Page, stack: Stack
+) -> None:
+    """Login CSRF, one step further: mallory signs in, stops her browser before it uses its
+    ticket, and sends the ticket's URL to dev."""
+    tickets: list[str] = []
+
+    async def keep_ticket(route: Route) -> None:
+        tickets.append(route.request.url)
+        await route.abort()
+
+    await page.route("**/session?**", keep_ticket)
+    await page.goto(f"{stack.app.url}/login")
+    await page.get_by_label("API key").fill(MALLORY_KEY)
+    await page.get_by_label("API key").press("Enter")
+    await page.wait_for_timeout(500)
+    assert len(tickets) == 1, tickets
+    victim = await browser.new_context()
+    try:
+        await only_this_machine(victim, stack.app.blocked)
+        victim_page = await victim.new_page()
+        await victim_page.goto(tickets[0])
+        await victim_page.get_by_text("That sign-in was not completed in time").wait_for()
+        assert await session_cookie(victim) is None
+        assert await signed_in_as(victim_page, stack) is None
+    finally:
+        await victim.close()
+
+
+async def test_every_sign_in_gets_a_new_session_and_ends_the_one_before(
+    browser: Browser, context: BrowserContext, page: Page, stack: Stack
+) -> None:
+    """Session fixation: a session cookie planted in a browser before sign-in (here, a copy of
+    the first one) is worth nothing once the browser signs in."""
+    await sign_in(page, stack.app)
+    first = await session_cookie(context)
+    assert first
+    planted = await browser.new_context()
+    try:
+        await planted.add_cookies(
+            [{"name": "fanout_session", "value": first, "url": stack.app.url}]
+        )
+        await sign_in(page, stack.app)  # signs in again
+        second = await session_cookie(context)
+        assert second is not None
+        assert second != first
+        assert await signed_in_as(await planted.new_page(), stack) is None
+        assert await signed_in_as(page, stack) == "dev"
+    finally:
+        await planted.close()
+
+
+async def test_signing_out_ends_the_session_in_every_tab_and_no_link_signs_out(
+    context: BrowserContext, page: Page, stack: Stack
+) -> None:
+    await sign_in(page, stack.app)
+    await page.goto(f"{stack.app.url}/logout")  # what an <img> on another site would load
+    assert await signed_in_as(page, stack) == "dev"
+    other_tab = await context.new_page()
+    await other_tab.goto(f"{stack.app.url}/jobs")
+    await other_tab.get_by_text("Signed in as dev").wait_for()
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_label("API key").wait_for()
+    # The tab left open goes to sign-in at its next refresh (every 2 s), and stays there.
+    await other_tab.get_by_label("API key").wait_for(timeout=10_000)
+    assert await signed_in_as(other_tab, stack) is None
