@@ -111,15 +111,38 @@ def test_worker_pools(config: dict[str, Any]) -> None:
     assert fetch.task_queue("fanout-jobs") == "fanout-jobs-http"  # the queue only worker-http polls
 
 
-def test_ports(config: dict[str, Any]) -> None:
-    published = {
-        name: {p["published"] for p in service.get("ports", [])}
+def published(config: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+    """Each service's published ports, with the address each is bound to."""
+    return {
+        name: {(p.get("host_ip", "0.0.0.0"), p["published"]) for p in service.get("ports", [])}
         for name, service in config["services"].items()
     }
-    assert published["web"] == {"8000"}
-    assert published["temporal-ui"] == {"8080"}
-    assert published["prometheus"] == {"9090"}
-    assert published["temporal"] == {"7233"}
+
+
+def test_every_port_is_published_on_this_machine_only(config: dict[str, Any]) -> None:
+    """Temporal's frontend, its Web UI and Prometheus have no authentication here: anyone who
+    reaches 7233 reads every job and starts jobs as anyone."""
+    ports = published(config)
+    assert ports["web"] == {("127.0.0.1", "8000")}
+    assert ports["temporal-ui"] == {("127.0.0.1", "8080")}
+    assert ports["prometheus"] == {("127.0.0.1", "9090")}
+    assert ports["temporal"] == {("127.0.0.1", "7233")}
+    assert {name for name, p in ports.items() if p} == {
+        "web",
+        "temporal-ui",
+        "prometheus",
+        "temporal",
+    }
+
+
+def test_the_web_app_is_published_further_only_when_asked() -> None:
+    result = compose(
+        "config", "--format", "json", env=SECRETS | {"FANOUT_PUBLISH_ADDRESS": "0.0.0.0"}
+    )
+    assert result.returncode == 0, result.stderr
+    ports = published(json.loads(result.stdout))
+    assert ports["web"] == {("0.0.0.0", "8000")}
+    assert ports["temporal"] == {("127.0.0.1", "7233")}
 
 
 def test_prometheus_scrapes_web_and_every_worker(config: dict[str, Any]) -> None:
