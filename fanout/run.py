@@ -67,7 +67,9 @@ class Launcher:
 
     async def start(self) -> None:
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner-only: it holds the job store, the dev key, session secrets and sign-ins.
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config.data_dir.chmod(0o700)
         config.resolved_files_root.mkdir(parents=True, exist_ok=True)
         self.token = config.dev_token or kept_secret(config.data_dir / "dev-token")
         self.env["FANOUT_DEV_TOKEN"] = self.token

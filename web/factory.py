@@ -11,6 +11,7 @@ from fanout.settings import Settings, settings
 from web import errors, openapi
 from web.auth import ApiKeys
 from web.body_limit import BodyLimit
+from web.headers import SecurityHeaders
 from web.metrics import Metrics, RequestTimer
 from web.routes import actions, health, jobs, streams
 from web.runtime import Runtime
@@ -65,6 +66,7 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=metrics)
+    app.add_middleware(SecurityHeaders)
     if dashboard:
         from web.dashboard import mount
 

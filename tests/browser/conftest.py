@@ -85,9 +85,23 @@ async def page(browser: Browser, app: App) -> AsyncIterator[Page]:
     )
     await only_this_machine(context, app.blocked)
     page = await context.new_page()
+    refused = csp_violations(page)
     yield page
     await context.close()
     assert app.blocked == [], f"the dashboard tried to reach other hosts: {app.blocked}"
+    assert refused == [], f"the page broke its Content-Security-Policy: {refused}"
+
+
+def csp_violations(page: Page) -> list[str]:
+    """What the browser refused under the page's Content-Security-Policy, as it happens."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return refused
 
 
 async def sign_in(page: Page, app: App) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -14,7 +15,14 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from fanout.settings import Settings
-from tests.browser.conftest import TOKEN, App, only_this_machine, sign_in, system_chromium
+from tests.browser.conftest import (
+    TOKEN,
+    App,
+    csp_violations,
+    only_this_machine,
+    sign_in,
+    system_chromium,
+)
 from tests.processes import make_run
 from workflows import search_attributes as sa
 
@@ -31,17 +39,20 @@ MALLORY_KEY = "mallory-key-0123456789"
 class Stack:
     app: App
     temporal: Client
+    data: Path
 
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    data = tmp_path_factory.mktemp("data")
+    data.chmod(0o755)  # as a umask of 022 leaves it
     launcher, ports = await make_run(
-        tmp_path_factory.mktemp("data"),
+        data,
         FANOUT_DEV_TOKEN=TOKEN,
         FANOUT_API_KEYS=f"mallory:{MALLORY_KEY}",
     )
     client = await Client.connect(f"127.0.0.1:{ports.temporal}")
-    yield Stack(App(f"http://127.0.0.1:{ports.web}", f"http://127.0.0.1:{ports.ui}"), client)
+    yield Stack(App(f"http://127.0.0.1:{ports.web}", f"http://127.0.0.1:{ports.ui}"), client, data)
     assert await launcher.stop(signal.SIGTERM) == 0, launcher.output
 
 
@@ -64,8 +75,11 @@ async def context(browser: Browser, stack: Stack) -> AsyncIterator[BrowserContex
 
 
 @pytest.fixture
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    page = await context.new_page()
+    refused = csp_violations(page)
+    yield page
+    assert refused == [], f"the page broke its Content-Security-Policy: {refused}"
 
 
 async def session_cookie(context: BrowserContext) -> str | None:
@@ -202,3 +216,24 @@ async def test_signing_out_ends_the_session_in_every_tab_and_no_link_signs_out(
     # The tab left open goes to sign-in at its next refresh (every 2 s), and stays there.
     await other_tab.get_by_label("API key").wait_for(timeout=10_000)
     assert await signed_in_as(other_tab, stack) is None
+
+
+async def test_no_other_site_can_frame_the_dashboard(
+    context: BrowserContext, page: Page, stack: Stack
+) -> None:
+    """Clickjacking: another page frames /jobs while the user is signed in."""
+    await sign_in(page, stack.app)
+    attacker = await context.new_page()
+    refused: list[str] = []
+    attacker.on("console", lambda message: refused.append(message.text))
+    await attacker.set_content(f'<iframe src="{stack.app.url}/jobs"></iframe>')
+    await attacker.wait_for_timeout(1_000)
+    assert any("frame-ancestors 'none'" in text for text in refused), refused
+    framed = attacker.frame_locator("iframe").get_by_text("Signed in as dev")
+    assert await framed.count() == 0
+
+
+async def test_the_data_directory_is_the_owners_only(stack: Stack) -> None:
+    """The job store, the dev key, the session secret and sign-ins: nobody else may read them."""
+    assert stack.data.stat().st_mode & 0o777 == 0o700
+    assert {"temporal.db", "session-secret", "sessions"} <= {p.name for p in stack.data.iterdir()}
