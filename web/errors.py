@@ -142,9 +142,32 @@ def _plain_answer(request: Request, exc: HTTPException) -> str:
     return f"The request could not be handled: {HTTPStatus(exc.status_code).phrase}."
 
 
+_FALLBACK = "/api/{rest:path}"
+
+
+def install_api_fallback(app: FastAPI) -> None:
+    """Any other path under /api gets the API's JSON 404 or 405 (after every API route, before
+    the dashboard, which would answer with its HTML page)."""
+
+    async def no_such_route(request: Request) -> None:
+        # Starlette's own answers, said as sentences by http_error above.
+        allowed = _methods_on(request)
+        raise HTTPException(405 if allowed else 404)
+
+    app.add_api_route(
+        _FALLBACK,
+        no_such_route,
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        include_in_schema=False,
+    )
+
+
 def _methods_on(request: Request) -> list[str]:
-    """The methods some route answers on this path."""
+    """The methods some route (not the /api fallback) answers on this path."""
     routes = request.app.router.routes
+    fallback = next((i for i, r in enumerate(routes) if getattr(r, "path", "") == _FALLBACK), None)
+    if fallback is not None:  # the API's routes come before it; the dashboard's mount after
+        routes = routes[:fallback]
     return [
         method
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE")

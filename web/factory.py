@@ -63,6 +63,7 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     openapi.install(app)
     for module in (jobs, streams, actions, health):
         app.include_router(module.router)
+    errors.install_api_fallback(app)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=metrics)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route
 from temporalio.client import Client
@@ -237,3 +238,19 @@ async def test_the_data_directory_is_the_owners_only(stack: Stack) -> None:
     """The job store, the dev key, the session secret and sign-ins: nobody else may read them."""
     assert stack.data.stat().st_mode & 0o777 == 0o700
     assert {"temporal.db", "session-secret", "sessions"} <= {p.name for p in stack.data.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [("GET", "/api/nothing-here", 404), ("DELETE", "/api/jobs", 405), ("GET", "/api/", 404)],
+)
+async def test_unknown_api_paths_answer_json_not_the_dashboards_page(
+    stack: Stack, method: str, path: str, code: int
+) -> None:
+    """With the dashboard mounted at /, a path under /api that no route serves still gets the
+    API's JSON error (a client parsing JSON must not get a 13 KB HTML page)."""
+    async with httpx.AsyncClient(base_url=stack.app.url) as http:
+        response = await http.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == code, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"].endswith("."), response.json()
