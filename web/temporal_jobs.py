@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
 import time
 import uuid
 from collections import Counter
@@ -62,8 +63,7 @@ class JobOperations:
         if idempotency_key is None:
             job_id = f"job-{uuid.uuid4().hex}"
         else:
-            digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
-            job_id = f"job-{digest[:32]}"
+            job_id = keyed_job_id(owner, idempotency_key, self._config.session_secret)
         retried = False  # a start that timed out may still have started the job
         deadline = time.monotonic() + self._config.temporal_slow_wait_s
         while True:
@@ -239,6 +239,20 @@ class JobOperations:
         if execution.close_time is None or status not in (Status.FAILED, Status.CANCELLED):
             return False
         return await self._hub.latest_run(execution.id) != execution.run_id
+
+
+def keyed_job_id(owner: str, idempotency_key: str, secret: str | None) -> str:
+    """The one job id an owner's idempotency key means. Keyed with the server's secret
+    (FANOUT_SESSION_SECRET), so that nobody can tell from an id, or from how fast a guessed id
+    answers 404, whether another user used a guessable key; without a secret, a plain digest
+    (still the same id across restarts and web replicas, but guessable)."""
+    message = f"{owner}\0{idempotency_key}".encode()
+    if secret:
+        key = hashlib.sha256(b"fanout job id\0" + secret.encode()).digest()
+        digest = hmac.new(key, message, hashlib.sha256).hexdigest()
+    else:
+        digest = hashlib.sha256(message).hexdigest()
+    return f"job-{digest[:32]}"
 
 
 def _resume(snapshot: Snapshot) -> Resume:

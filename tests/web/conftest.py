@@ -80,6 +80,7 @@ def api_settings(target: str, **overrides: Any) -> Settings:
         "http_allow_private": True,
         "http_allowed_hosts": LOOPBACK_HOSTS,
         "files_root": FILES_ROOT,
+        "session_secret": "api-tests-session-secret",
     }
     FILES_ROOT.mkdir(exist_ok=True)
     return clean_settings(**(values | overrides))
