@@ -121,7 +121,11 @@ class ActionState(BaseModel):
     name: str
     type: str
     status: Status = Status.PENDING
-    attempts: int = Field(0, description="Attempts made; 0 if the action never ran.")
+    attempts: int = Field(
+        0,
+        description="Attempts made, the one under way included (at least 1 once the action "
+        "runs; the live `attempt` says which one runs now); 0 if the action never ran.",
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     result: Any = None

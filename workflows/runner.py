@@ -110,6 +110,7 @@ class ActionRunner:
         move(self.progress, state.status, status)
         if status is Status.RUNNING:
             state.started_at = now
+            state.attempts = max(state.attempts, 1)  # its first attempt is under way
         else:
             state.finished_at = now
             state.result = result

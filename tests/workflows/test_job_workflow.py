@@ -193,6 +193,30 @@ async def test_max_parallel_is_honoured(time_skipping_env: WorkflowEnvironment) 
     assert len(fake.started) == 5
 
 
+async def test_a_running_action_counts_the_attempt_under_way(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The `status` query, as any Temporal client reads it: an action that runs has made (at
+    least) its first attempt; one still waiting for a slot has made none."""
+    fake = FakeSleep()
+    request = {
+        "actions": [
+            {"name": "held", "type": "demo.sleep", "params": {"hold": True}, "local": False},
+            {"name": "next", "type": "demo.sleep", "params": {"seconds": 0}, "local": False},
+        ],
+        "max_parallel": 1,
+    }
+    async with job_worker(time_skipping_env, [fake.activity()]) as queue:
+        handle = await start(time_skipping_env.client, queue, request)
+        status = await wait_for_status(handle, lambda s: "held" in fake.started)
+        actions = by_name(status)
+        assert (actions["held"].status, actions["held"].attempts) == (Status.RUNNING, 1)
+        assert (actions["next"].status, actions["next"].attempts) == (Status.PENDING, 0)
+        fake.release()
+        final: JobStatus = await handle.result()
+    assert [a.attempts for a in final.actions] == [1, 1]
+
+
 async def test_retries_until_success_and_counts_attempts(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
