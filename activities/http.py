@@ -2,10 +2,12 @@
 
 Where it may go is decided before any packet leaves. With FANOUT_HTTP_ALLOWED_HOSTS set, only
 those hosts, as the URL names them (checked before the name is even resolved); and unless
-FANOUT_HTTP_ALLOW_PRIVATE is set, only public addresses. Every hop, redirects included, goes
-through `GuardedTransport`: it resolves the host once, checks every address, and connects to that
-very address (the name still goes in the Host header and TLS SNI), so a DNS answer that changes
-between the check and the connection cannot lead elsewhere.
+FANOUT_HTTP_ALLOW_PRIVATE is set, only public addresses: an IPv6 address that stands for an IPv4
+address (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo) is public only if that IPv4 address
+is. Every hop, redirects included, goes through `GuardedTransport`: it resolves the host once
+(an address written in the URL is taken as written, nothing is resolved), checks every address,
+and connects to that very address (the name still goes in the Host header and TLS SNI), so a DNS
+answer that changes between the check and the connection cannot lead elsewhere.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ SCHEMES = ("http", "https")
 # host, port -> the addresses it resolves to
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
+# RFC 8215: NAT64 inside one network; which bits hold the IPv4 address is that network's choice.
+LOCAL_USE_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+WELL_KNOWN_NAT64 = 0x0064_FF9B_0000_0000_0000_0000  # 64:ff9b::/96 (RFC 6052), its top 96 bits
+IPV4_TRANSLATED = 0xFFFF_0000  # ::ffff:0:0:0/96 (RFC 2765), its top 96 bits
+
 
 class FetchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,6 +48,45 @@ class FetchParams(BaseModel):
 
 class AddressNotAllowed(Exception):
     """A hop the network rules refuse; the message says which rule, and what to set."""
+
+
+def literal_address(host: str) -> str | None:
+    """`host` as an address, if the URL writes one (`127.0.0.1`, `[::1]`), normalised."""
+    try:
+        return str(ipaddress.ip_address(host.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        return None
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address that an IPv6 address stands for, and the name of the form, if it is one
+    of the forms that carry one: connecting to it may reach that IPv4 address."""
+    value = int(address)
+    if address.ipv4_mapped is not None:  # ::ffff:0:0/96
+        return "an IPv4-mapped IPv6 address", address.ipv4_mapped
+    if value >> 32 == IPV4_TRANSLATED:
+        return "an IPv4-translated IPv6 address", ipaddress.IPv4Address(value & 0xFFFF_FFFF)
+    if value >> 32 == 0 and value > 1:  # ::/96 but :: and ::1, which are IPv6's own
+        return "an IPv4-compatible IPv6 address", ipaddress.IPv4Address(value)
+    if value >> 32 == WELL_KNOWN_NAT64:
+        return "a NAT64 address", ipaddress.IPv4Address(value & 0xFFFF_FFFF)
+    if address.sixtofour is not None:  # 2002::/16
+        return "a 6to4 address", address.sixtofour
+    if address.teredo is not None:  # 2001::/32; the client's address, de-obfuscated
+        return "a Teredo address", address.teredo[1]
+    return None
+
+
+def not_public(address: str) -> str | None:
+    """Why `address` is not a public address ("" if it just is not one), or None if it is."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in LOCAL_USE_NAT64:
+            return f" (a local-use NAT64 address, {LOCAL_USE_NAT64})"
+        embedded = embedded_ipv4(ip)
+        if embedded is not None and not embedded[1].is_global:
+            return f" ({embedded[0]} for {embedded[1]})"
+    return None if ip.is_global else ""
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -60,19 +106,29 @@ class NetworkRules:
         return cls(settings.http_allow_private, frozenset(settings.http_allowed_hosts))
 
     def check_host(self, host: str) -> None:
-        if self.allowed_hosts and host not in self.allowed_hosts:
+        if self.allowed_hosts and not self._is_allowed(host):
             raise AddressNotAllowed(
                 f"Refusing to fetch {host}: it is not in FANOUT_HTTP_ALLOWED_HOSTS "
                 f"({', '.join(sorted(self.allowed_hosts))})."
             )
 
+    def _is_allowed(self, host: str) -> bool:
+        if host in self.allowed_hosts:
+            return True
+        # An address matches however it is written: [::1], ::0:1 and ::1 are one address.
+        address = literal_address(host)
+        return address is not None and address in {
+            literal_address(allowed) for allowed in self.allowed_hosts
+        }
+
     def check_addresses(self, host: str, addresses: list[str]) -> None:
         if self.allow_private:
             return
         for address in addresses:
-            if not ipaddress.ip_address(address).is_global:
+            reason = not_public(address)
+            if reason is not None:
                 raise AddressNotAllowed(
-                    f"Refusing to fetch {host} ({address}): it is not a public address. "
+                    f"Refusing to fetch {host} ({address}): it is not a public address{reason}. "
                     "Set FANOUT_HTTP_ALLOW_PRIVATE=true to allow it."
                 )
 
@@ -93,13 +149,17 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         self._rules.check_host(url.host)
-        try:
-            port = url.port or (443 if url.scheme == "https" else 80)
-            addresses = await self._resolve(url.host, port)
-        except socket.gaierror as err:
-            raise httpx.ConnectError(
-                f"Cannot resolve {url.host}: {err.strerror}", request=request
-            ) from None
+        literal = literal_address(url.host)
+        if literal is not None:  # an address as the URL writes it: nothing to resolve
+            addresses = [literal]
+        else:
+            try:
+                port = url.port or (443 if url.scheme == "https" else 80)
+                addresses = await self._resolve(url.host, port)
+            except socket.gaierror as err:
+                raise httpx.ConnectError(
+                    f"Cannot resolve {url.host}: {err.strerror}", request=request
+                ) from None
         self._rules.check_addresses(url.host, addresses)
         pinned = httpx.Request(
             request.method,
@@ -116,6 +176,19 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
 def guarded_transport(settings: Settings) -> httpx.AsyncBaseTransport:
     return GuardedTransport(NetworkRules.from_settings(settings))
+
+
+def redirect_target(url: httpx.URL, response: httpx.Response) -> httpx.URL:
+    """Where a 3xx answer to GET `url` leads; one without a Location fails for good."""
+    location = response.headers.get("location")
+    if location is None:
+        status = f"{response.status_code} {response.reason_phrase}".strip()
+        raise ApplicationError(
+            f"GET {url}: the server answered {status} without a Location header; not retried.",
+            type="HttpClientError",
+            non_retryable=True,
+        )
+    return url.join(location)
 
 
 @action(
@@ -145,7 +218,7 @@ async def fetch(params: FetchParams, settings: Settings) -> dict[str, Any]:
                 if not response.is_redirect:
                     break
                 await response.aclose()
-                url = url.join(response.headers["location"])
+                url = redirect_target(url, response)
             else:
                 raise ApplicationError(
                     f"GET {params.url} redirected more than {MAX_REDIRECTS} times.",

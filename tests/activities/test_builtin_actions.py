@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
@@ -177,7 +178,98 @@ async def test_sha256_refuses_paths_outside_the_root(files_root: Path, path: str
 async def test_sha256_missing_file_is_a_clear_final_error(files_root: Path) -> None:
     err = await failure("file.sha256", settings=in_root(files_root), path="nope.txt")
     assert (err.type, err.non_retryable) == ("FileNotFound", True)
-    assert "nope.txt" in err.message
+    assert "No file at 'nope.txt' under the files root" in err.message
+    assert str(files_root) not in err.message
+
+
+async def sha256_failure(root: Path, path: str) -> ApplicationError:
+    """The error of hashing `path` under `root`, checked to name `path` but not the root."""
+    err = await failure("file.sha256", settings=in_root(root), path=path)
+    assert repr(path) in err.message
+    assert str(root) not in err.message
+    assert str(root.parent) not in err.message
+    return err
+
+
+LONG_NAME = "n" * 300  # a file system allows 255 bytes a name
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("a\x00b.txt", "it contains a NUL byte"),
+        (LONG_NAME, "file name too long"),
+        (f"sub/{LONG_NAME}/data.bin", "file name too long"),
+        ("loop", "symlink"),  # loop -> loop
+        ("ping", "symlink"),  # ping -> pong -> ping
+        ("sub/loop/x", "symlink"),
+    ],
+)
+async def test_sha256_a_name_no_file_can_have_fails_for_good_without_the_root(
+    files_root: Path, path: str, why: str
+) -> None:
+    (files_root / "sub").mkdir()
+    (files_root / "loop").symlink_to("loop")
+    (files_root / "ping").symlink_to("pong")
+    (files_root / "pong").symlink_to("ping")
+    (files_root / "sub" / "loop").symlink_to("loop")
+    err = await sha256_failure(files_root, path)
+    assert (err.type, err.non_retryable) == ("InvalidPath", True)
+    assert f"Path {path!r} cannot name a file under the files root: " in err.message
+    assert why in err.message
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("sub", ": it is a directory"),
+        ("sub/", ": it is a directory"),
+        (".", ": it is a directory"),
+        ("file.txt/x", " (not a directory)"),
+        ("sub/gone.txt", " (no such file or directory)"),
+        ("dangling", " (no such file or directory)"),
+    ],
+)
+async def test_sha256_no_regular_file_there_fails_for_good_without_the_root(
+    files_root: Path, path: str, why: str
+) -> None:
+    (files_root / "sub").mkdir()
+    (files_root / "file.txt").write_text("x")
+    (files_root / "dangling").symlink_to("sub/missing")
+    err = await sha256_failure(files_root, path)
+    assert (err.type, err.non_retryable) == ("FileNotFound", True)
+    assert f"No file at {path!r} under the files root{why}" in err.message
+
+
+def failing_open(monkeypatch: pytest.MonkeyPatch, code: int, message: str) -> None:
+    """Opening a file fails with `code`, as the OS says it: with the absolute path."""
+
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
+        raise OSError(code, message, str(self))
+
+    monkeypatch.setattr(Path, "open", open_)
+
+
+async def test_sha256_a_file_it_may_not_read_fails_for_good_without_the_root(
+    files_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (files_root / "secret.txt").write_text("x")
+    failing_open(monkeypatch, errno.EACCES, "Permission denied")  # tests run as root, too
+    err = await sha256_failure(files_root, "secret.txt")
+    assert (err.type, err.non_retryable) == ("FileNotReadable", True)
+    assert "cannot be read (permission denied); not retried" in err.message
+
+
+async def test_sha256_an_io_error_is_retried_without_the_root(
+    files_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (files_root / "data.bin").write_text("x")
+    failing_open(monkeypatch, errno.EIO, "Input/output error")
+    err = await sha256_failure(files_root, "data.bin")
+    assert (err.type, err.non_retryable) == ("FileReadError", False)
+    assert "Reading 'data.bin' under the files root failed (input/output error); will retry" in (
+        err.message
+    )
 
 
 async def test_sleep_fails_until_a_moment_then_succeeds() -> None:
@@ -193,3 +285,19 @@ async def test_sleep_needs_a_time_zone_for_fail_until() -> None:
     err = await failure("demo.sleep", seconds=0, fail_until="2030-01-01T00:00:00")
     assert err.type == registry.INVALID_PARAMS
     assert "fail_until" in err.message
+
+
+async def test_sha256_an_error_resolving_the_path_names_no_server_path(
+    files_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolve_as_python_does = Path.resolve
+
+    def resolve(self: Path, strict: bool = False) -> Path:
+        if self.name != "loop":
+            return resolve_as_python_does(self, strict)
+        raise OSError(errno.ELOOP, "Too many levels of symbolic links", str(self))
+
+    monkeypatch.setattr(Path, "resolve", resolve)  # as a Python whose resolve says so may
+    err = await sha256_failure(files_root, "loop")
+    assert (err.type, err.non_retryable) == ("InvalidPath", True)
+    assert "too many levels of symbolic links" in err.message

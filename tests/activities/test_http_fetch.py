@@ -36,6 +36,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/to/"):  # /to/<anywhere>: a redirect there
             self._redirect(self.path.removeprefix("/to/"))
             return
+        if self.path.startswith("/nowhere/"):  # /nowhere/<3xx>: a redirect without a Location
+            self.send_response(int(self.path.removeprefix("/nowhere/")))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/slow":
             time.sleep(2)
         code = int(self.path.strip("/")) if self.path.strip("/").isdigit() else 200
@@ -110,6 +115,14 @@ async def test_fetch_follows_redirects_and_reports_where_it_ended(web_server: st
     assert "redirected more than 5 times" in too_many.message
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_without_a_location_fails_for_good(web_server: str, status: int) -> None:
+    err = await failure("http.fetch", settings=LOCAL, url=f"{web_server}/nowhere/{status}")
+    assert (err.type, err.non_retryable) == ("HttpClientError", True)
+    assert f"the server answered {status} " in err.message
+    assert "without a Location header; not retried" in err.message
+
+
 @pytest.mark.parametrize("target", ["ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://h/"])
 async def test_a_redirect_to_another_scheme_is_refused_for_good(
     web_server: str, target: str
@@ -131,6 +144,11 @@ async def test_a_redirect_to_another_scheme_is_refused_for_good(
         ("http://[fd00::1]/", "fd00::1"),
         ("http://0.0.0.0/", "0.0.0.0"),
         ("http://2130706433/", "127.0.0.1"),  # 127.0.0.1 written as one number
+        # IPv6 addresses that stand for a private IPv4 address
+        ("http://[::127.0.0.1]/", "::7f00:1"),  # IPv4-compatible
+        ("http://[::ffff:127.0.0.1]/", "::ffff:7f00:1"),  # IPv4-mapped
+        ("http://[64:ff9b::7f00:1]/", "64:ff9b::7f00:1"),  # NAT64
+        ("http://[2002:7f00:1::]/", "2002:7f00:1::"),  # 6to4
     ],
 )
 async def test_private_and_special_addresses_are_refused_by_default(url: str, address: str) -> None:
@@ -138,6 +156,54 @@ async def test_private_and_special_addresses_are_refused_by_default(url: str, ad
     assert (err.type, err.non_retryable) == ("AddressNotAllowed", True)
     assert f"({address}): it is not a public address" in err.message
     assert "FANOUT_HTTP_ALLOW_PRIVATE=true" in err.message
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("::7f00:1", "an IPv4-compatible IPv6 address for 127.0.0.1"),
+        ("::a00:7", "an IPv4-compatible IPv6 address for 10.0.0.7"),
+        ("::ffff:7f00:1", "an IPv4-mapped IPv6 address for 127.0.0.1"),
+        ("::ffff:0:a9fe:a9fe", "an IPv4-translated IPv6 address for 169.254.169.254"),
+        ("64:ff9b::7f00:1", "a NAT64 address for 127.0.0.1"),
+        ("64:ff9b::a9fe:a9fe", "a NAT64 address for 169.254.169.254"),
+        ("64:ff9b:1::5db8:d822", "a local-use NAT64 address, 64:ff9b:1::/48"),
+        ("2002:7f00:1::", "a 6to4 address for 127.0.0.1"),
+        ("2002:c0a8:1::1", "a 6to4 address for 192.168.0.1"),
+        # Teredo hides the client's address: 80ff:fffe is 127.0.0.1 with every bit flipped
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a Teredo address for 127.0.0.1"),
+    ],
+)
+def test_an_ipv6_address_for_a_private_ipv4_address_is_not_public(address: str, why: str) -> None:
+    with pytest.raises(http_action.AddressNotAllowed) as refused:
+        NetworkRules().check_addresses("h.test", [address])
+    assert str(refused.value) == (
+        f"Refusing to fetch h.test ({address}): it is not a public address ({why}). "
+        "Set FANOUT_HTTP_ALLOW_PRIVATE=true to allow it."
+    )
+    NetworkRules(allow_private=True).check_addresses("h.test", [address])  # as it allows 127.0.0.1
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "2606:4700::1111",
+        "::ffff:5db8:d822",  # IPv4-mapped 93.184.216.34
+        "64:ff9b::5db8:d822",  # NAT64
+        "2002:5db8:d822::1",  # 6to4
+    ],
+)
+def test_an_ipv6_address_for_a_public_ipv4_address_is_public(address: str) -> None:
+    NetworkRules().check_addresses("h.test", [address])
+
+
+@pytest.mark.parametrize("written", ["::1", "[::1]", "0:0::1", "0000::0001"])
+def test_an_allowed_address_matches_however_it_is_written(written: str) -> None:
+    NetworkRules(allowed_hosts=frozenset({written})).check_host("::1")
+    NetworkRules(allowed_hosts=frozenset({"::1"})).check_host(written.strip("[]"))
+    with pytest.raises(http_action.AddressNotAllowed):
+        NetworkRules(allowed_hosts=frozenset({written})).check_host("::2")
 
 
 async def test_hosts_outside_the_allowed_list_are_refused_before_they_are_resolved() -> None:
@@ -163,13 +229,17 @@ class FakeNetwork:
     ADDRESSES: ClassVar[dict[str, list[str]]] = {
         "public.test": ["93.184.216.34"],
         "internal.test": ["10.0.0.7"],
+        "mapped.test": ["::ffff:10.0.0.7"],  # an AAAA record for a private IPv4 address
+        "nat64.test": ["64:ff9b::5db8:d822"],  # public.test, through NAT64
     }
 
     def __init__(self, redirect_to: str | None = None) -> None:
         self.redirect_to = redirect_to
         self.requests: list[httpx.Request] = []
+        self.resolved: list[str] = []
 
     async def resolve(self, host: str, port: int) -> list[str]:
+        self.resolved.append(host)
         with contextlib.suppress(ValueError):
             return [str(ipaddress.ip_address(host))]  # as getaddrinfo: no lookup for an address
         if host not in self.ADDRESSES:
@@ -204,6 +274,24 @@ async def test_a_public_host_is_reached_by_its_checked_address(network: FakeNetw
     assert sent.extensions["sni_hostname"] == "public.test"
 
 
+async def test_an_ipv6_name_for_a_public_ipv4_address_is_reached(network: FakeNetwork) -> None:
+    outcome = await Run()("http.fetch", url="http://nat64.test/")
+    assert outcome.result["status"] == 200
+    assert [r.url.host for r in network.requests] == ["64:ff9b::5db8:d822"]
+
+
+async def test_an_address_in_the_url_is_checked_as_written_and_not_resolved(
+    network: FakeNetwork,
+) -> None:
+    err = await failure("http.fetch", url="http://[::127.0.0.1]/")
+    assert (err.type, err.non_retryable) == ("AddressNotAllowed", True)
+    assert "(::7f00:1): it is not a public address (an IPv4-compatible" in err.message
+    outcome = await Run()("http.fetch", url="http://[2606:4700::1111]:8080/x")
+    assert str(network.requests[0].url) == "http://[2606:4700::1111]:8080/x"
+    assert outcome.result["status"] == 200
+    assert network.resolved == []
+
+
 @pytest.mark.parametrize(
     ("location", "refused"),
     [
@@ -211,6 +299,9 @@ async def test_a_public_host_is_reached_by_its_checked_address(network: FakeNetw
         ("http://10.0.0.1:8080/admin", "10.0.0.1 (10.0.0.1)"),
         ("http://[::1]/", "::1 (::1)"),
         ("http://internal.test/", "internal.test (10.0.0.7)"),  # a name for a private address
+        ("http://[::127.0.0.1]/", "::127.0.0.1 (::7f00:1)"),  # as written, normalised
+        ("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe (64:ff9b::a9fe:a9fe)"),
+        ("http://mapped.test/", "mapped.test (::ffff:10.0.0.7)"),  # as DNS answered
     ],
 )
 async def test_a_redirect_to_a_private_address_is_refused_before_it_is_sent(
