@@ -47,6 +47,17 @@ def pytest_configure(config: pytest.Config) -> None:
     network_guard.install(str(NETWORK_LOG))
 
 
+# The suite's shared apps serve every test, many of which send wrong keys or start jobs in
+# quick succession from one user: per-user limits and key throttling are out of their way.
+# tests/security/test_quotas.py sets its own, and make run keeps the defaults.
+UNLIMITED = {
+    "max_running_jobs_per_user": 100_000,
+    "max_running_actions_per_user": 10_000_000,
+    "max_jobs_per_minute_per_user": 100_000,
+    "max_failed_keys_per_minute": 100_000,
+}
+
+
 class CleanSettings(Settings):
     """Settings from the arguments only: no `.env`, no FANOUT_* variable of whoever runs the
     tests can change what a test sees."""

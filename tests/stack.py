@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from fanout import stack
-from tests.conftest import unique
+from tests.conftest import UNLIMITED, unique
 from tests.processes import clean_env
 from tests.web.conftest import KEYS
 
@@ -24,6 +24,8 @@ class Stack(stack.Stack):
             FANOUT_HUB_LIVE_DETAILS_S="0.1",
             FANOUT_WORKER_SHUTDOWN_GRACE_S="1",
             NICEGUI_STORAGE_PATH=str(data / "sessions"),
+            # One user posts the 500 jobs of the burst: the per-user limits are not under test.
+            **{f"FANOUT_{name.upper()}": str(value) for name, value in UNLIMITED.items()},
         )
         super().__init__(data, env, on_disk=on_disk)
 

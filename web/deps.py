@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from fanout.settings import Settings
 from web.auth import ApiKeys, User
+from web.quotas import QuotaExceeded, Quotas
 from web.status import JobNotFound, Snapshot, StatusHub
 from web.temporal_jobs import JobOperations
 from web.validation import JOB_ID_PATTERN, JOB_ID_RULE
@@ -34,11 +36,27 @@ async def get_operations(request: Request) -> JobOperations:
     return operations
 
 
+def client_address(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else ""
+
+
+def get_quotas(connection: HTTPConnection) -> Quotas | None:
+    runtime = getattr(connection.app.state, "runtime", None)
+    return runtime.quotas if runtime is not None else None
+
+
 async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     keys: ApiKeys = request.app.state.api_keys
+    quotas, address = get_quotas(request), client_address(request)
+    if quotas is not None and (wait := await quotas.refused_address(address)) is not None:
+        raise QuotaExceeded(
+            "Too many wrong API keys came from your address; every request from it is "
+            "refused until the minute is over.",
+            wait,
+        )
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -47,6 +65,8 @@ async def current_user(
         )
     user = keys.user_for(credentials.credentials)
     if user is None:
+        if quotas is not None:
+            await quotas.failed_key(address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "This API key is not valid; check FANOUT_TOKEN or ask for a key.",

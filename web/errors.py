@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from temporalio.service import RPCError
 
+from web.quotas import QuotaExceeded
 from web.schemas import Problem, ValidationProblem
 from web.status import TemporalUnavailable, unavailable_error
 from web.temporal_jobs import Conflict, IdempotencyMismatch
@@ -41,6 +42,10 @@ COMMON_RESPONSES: Responses = {
     502: {
         "model": Problem,
         "description": "Temporal refused the call (e.g. a namespace it lacks).",
+    },
+    429: {
+        "model": Problem,
+        "description": "A per-user limit, or too many wrong keys; retry after `Retry-After`.",
     },
     503: {"model": Problem, "description": "Temporal is unreachable; retry after `Retry-After`."},
 }
@@ -88,6 +93,14 @@ def install(app: FastAPI) -> None:
         elif detail == HTTPStatus(exc.status_code).phrase:
             detail = _plain_answer(request, exc)
         return JSONResponse({"detail": detail}, exc.status_code, headers=headers)
+
+    @app.exception_handler(QuotaExceeded)
+    async def over_quota(request: Request, exc: QuotaExceeded) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{exc} Try again in {exc.retry_after_s} s."},
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_down(request: Request, exc: TemporalUnavailable) -> JSONResponse:

@@ -13,6 +13,7 @@ from fanout.settings import Settings
 from fanout.temporal import connect
 from web.auth import ApiKeys
 from web.metrics import Metrics
+from web.quotas import Quotas
 from web.status import StatusHub
 from web.temporal_jobs import JobOperations
 
@@ -24,6 +25,7 @@ class Runtime:
     temporal: Client
     hub: StatusHub
     operations: JobOperations
+    quotas: Quotas
 
     @classmethod
     async def start(cls, settings: Settings, api_keys: ApiKeys, metrics: Metrics) -> Runtime:
@@ -32,7 +34,9 @@ class Runtime:
         hub = StatusHub(client, settings, metrics)
         metrics.watch_pollers(lambda: hub.pollers)
         global _current
-        _current = cls(settings, api_keys, client, hub, JobOperations(client, hub, settings))
+        quotas = Quotas(client, settings)
+        operations = JobOperations(client, hub, settings, quotas)
+        _current = cls(settings, api_keys, client, hub, operations, quotas)
         return _current
 
     async def stop(self) -> None:

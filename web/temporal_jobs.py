@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.auth import User
+from web.quotas import Quotas
 from web.schemas import JobSummary
 from web.status import (
     ENDED_AS,
@@ -48,16 +49,21 @@ class IdempotencyMismatch(Exception):
 
 
 class JobOperations:
-    def __init__(self, client: Client, hub: StatusHub, config: Settings) -> None:
+    def __init__(
+        self, client: Client, hub: StatusHub, config: Settings, quotas: Quotas | None = None
+    ) -> None:
         self._client = client
         self._hub = hub
         self._config = config
+        self._quotas = quotas
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
 
     async def start(self, spec: JobSpec, owner: str, idempotency_key: str | None) -> str:
         """Start a job; with an idempotency key, the same key always means the same job.
         While Temporal answers too slowly, the start is sent again (same id: at most one job)
         for up to FANOUT_TEMPORAL_SLOW_WAIT_S."""
+        if self._quotas is not None:
+            await self._quotas.admit(owner, len(spec.actions))
         request = JobRequest.model_validate({**spec.model_dump(), "owner": owner})
         fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
         if idempotency_key is None:
@@ -156,6 +162,9 @@ class JobOperations:
         except Exception:  # not a memo this API wrote: the key then means nothing any more
             request_hash = None
         request = original.model_copy(update={"resume": _resume(snapshot)})
+        if self._quotas is not None:
+            left = snapshot.view.progress.total - snapshot.view.progress.completed
+            await self._quotas.admit(snapshot.owner, left)
         try:
             await self._client.start_workflow(
                 JobWorkflow.run,

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, create_model, field_validator
 
 import activities  # noqa: F401  (registers every action type)
 from activities import registry
+from fanout.settings import Settings
 from workflows.contract import ActionSpec, JobSpec
 
 KNOWN_TYPES = [d.type for d in registry.all_definitions()]
@@ -83,17 +84,34 @@ def as_job_spec(request: JobSpec) -> JobSpec:
     return JobSpec.model_validate(request.model_dump(mode="json", exclude_none=True))
 
 
-def too_many_actions(spec: JobSpec, max_actions: int) -> list[dict[str, Any]]:
-    if len(spec.actions) <= max_actions:
-        return []
-    return [
-        {
+def over_limits(spec: JobSpec, settings: Settings) -> list[dict[str, Any]]:
+    """What one request asks for beyond this server's limits: actions per job, attempts per
+    action, the time one attempt may run (each a FANOUT_MAX_* setting)."""
+    errors: list[dict[str, Any]] = []
+    if len(spec.actions) > settings.max_actions_per_job:
+        errors.append({
             "loc": ["actions"],
-            "msg": f"A job may have at most {max_actions} actions, this one has "
-            f"{len(spec.actions)}; split it into several jobs.",
+            "msg": f"A job may have at most {settings.max_actions_per_job} actions, this one "
+            f"has {len(spec.actions)}; split it into several jobs.",
             "type": "too_many_actions",
-        }
-    ]
+        })  # fmt: skip
+    for index, action in enumerate(spec.actions):
+        attempts = action.retry.max_attempts if action.retry else None
+        if attempts is not None and attempts > settings.max_attempts_per_action:
+            errors.append({
+                "loc": ["actions", index, "retry", "max_attempts"],
+                "msg": f"At most {settings.max_attempts_per_action} attempts per action on this "
+                f"server, not {attempts}.",
+                "type": "too_many_attempts",
+            })  # fmt: skip
+        if action.timeout_s is not None and action.timeout_s > settings.max_action_timeout_s:
+            errors.append({
+                "loc": ["actions", index, "timeout_s"],
+                "msg": f"One attempt may run at most {settings.max_action_timeout_s:g} s on this "
+                f"server, not {action.timeout_s:g} s.",
+                "type": "timeout_too_long",
+            })  # fmt: skip
+    return errors
 
 
 def readable(errors: list[Any]) -> list[dict[str, Any]]:
@@ -140,12 +158,12 @@ class InvalidJob(Exception):
         self.errors = errors
 
 
-def parse_job(data: dict[str, Any], max_actions: int) -> JobSpec:
+def parse_job(data: dict[str, Any], settings: Settings) -> JobSpec:
     """A JobSpec from plain data (the dashboard's form), checked as `POST /api/jobs` checks it."""
     try:
         request = JobCreate.model_validate(data)
     except ValidationError as err:
         raise InvalidJob(readable(err.errors())) from None
-    if errors := too_many_actions(request, max_actions):
+    if errors := over_limits(request, settings):
         raise InvalidJob(errors)
     return as_job_spec(request)

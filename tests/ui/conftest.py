@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker
 from fanout.settings import Settings
-from tests.conftest import clean_settings, unique
+from tests.conftest import UNLIMITED, clean_settings, unique
 from tests.ui import app_settings
 from tests.web.conftest import KEYS
 
@@ -27,6 +27,7 @@ def ui_settings(dev_env: WorkflowEnvironment) -> Settings:
         api_keys=",".join(f"{user}:{key}" for user, key in KEYS.items()),
         hub_live_details_s=0.1,
         session_secret="test-session-secret",
+        **UNLIMITED,
     )
 
 

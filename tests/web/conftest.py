@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 import worker
 from fanout.settings import Settings
-from tests.conftest import clean_settings, unique
+from tests.conftest import UNLIMITED, clean_settings, unique
 from tests.processes import WORKDIR, bound_socket
 from web.factory import create_app
 
@@ -81,6 +81,7 @@ def api_settings(target: str, **overrides: Any) -> Settings:
         "http_allowed_hosts": LOOPBACK_HOSTS,
         "files_root": FILES_ROOT,
         "session_secret": "api-tests-session-secret",
+        **UNLIMITED,
     }
     FILES_ROOT.mkdir(exist_ok=True)
     return clean_settings(**(values | overrides))

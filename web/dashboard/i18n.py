@@ -39,6 +39,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Cole sua chave de API. O `make run` mostra uma.",
     ),
     "bad_key": ("This API key is not valid.", "Esta chave de API não é válida."),
+    "too_many_keys": (
+        "Too many wrong keys came from your address; try again in a minute.",
+        "Chaves erradas demais vieram do seu endereço; tente de novo em um minuto.",
+    ),
     "confirm_sign_in": (
         "This link signs this browser in as {name}.",
         "Este link conecta este navegador como {name}.",

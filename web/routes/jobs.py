@@ -18,7 +18,7 @@ from web.deps import (
 )
 from web.errors import COMMON_RESPONSES, Responses
 from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem
-from web.validation import JobCreate, as_job_spec, too_many_actions
+from web.validation import JobCreate, as_job_spec, over_limits
 from workflows.contract import Status, StatusPage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=COMMON_RESPONSES)
@@ -61,7 +61,7 @@ async def create_job(
     ] = None,
 ) -> JobAccepted:
     """Start a job. Answers at once; follow `status_url` or `events_url` for progress."""
-    if errors := too_many_actions(spec, get_settings(request).max_actions_per_job):
+    if errors := over_limits(spec, get_settings(request)):
         raise RequestValidationError(errors)
     job_id = await operations.start(as_job_spec(spec), user.name, idempotency_key)
     return _accepted(request, response, job_id)

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from temporalio.service import RPCError
 
 from web.auth import ApiKeys
-from web.deps import Hub, JobId, VisibleJob
+from web.deps import Hub, JobId, VisibleJob, client_address, get_quotas
 from web.errors import COMMON_RESPONSES, as_json
 from web.routes.jobs import NOT_FOUND
 from web.schemas import LiveActionState
@@ -24,7 +24,7 @@ from web.validation import valid_job_id
 router = APIRouter(prefix="/api/jobs", tags=["streams"])
 
 RECONNECT_MS = 2000
-CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND = 4401, 4404
+CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TOO_MANY = 4401, 4404, 4429
 CLOSE_BAD_INPUT, CLOSE_REFUSED, CLOSE_TRY_LATER = 1008, 1011, 1013
 # A close frame's reason holds 123 bytes: it never carries the id itself.
 NOT_A_JOB_ID = "Not a job id: ids are 1-200 letters, digits or ._:@+=- characters."
@@ -106,14 +106,21 @@ async def job_socket(
     ] = None,
 ) -> None:
     """The same messages as the SSE stream (the job as JSON), one per change; closes with
-    1000 after the final state, 4401 without a valid key, 4404 for an unknown job, 1008 for an
-    id that is not a job id or a `last_event_id` that is not a version, 1013 while Temporal is
-    unreachable."""
+    1000 after the final state, 4401 without a valid key, 4429 after too many wrong keys, 4404
+    for an unknown job, 1008 for an id that is not a job id or a `last_event_id` that is not a
+    version, 1013 while Temporal is unreachable."""
     keys: ApiKeys = websocket.app.state.api_keys
     hub: StatusHub = websocket.app.state.hub
     await websocket.accept()  # then every refusal can say why (a browser sees no HTTP status)
-    user = keys.user_for_header(websocket.headers.get("authorization"))
+    quotas, address = get_quotas(websocket), client_address(websocket)
+    if quotas is not None and await quotas.refused_address(address) is not None:
+        await websocket.close(CLOSE_TOO_MANY, "Too many wrong keys from here; wait a minute.")
+        return
+    header = websocket.headers.get("authorization")
+    user = keys.user_for_header(header)
     if user is None:
+        if quotas is not None and header:
+            await quotas.failed_key(address)
         await websocket.close(CLOSE_UNAUTHORIZED, "Send 'Authorization: Bearer <key>'.")
         return
     if not valid_job_id(job_id):

@@ -22,6 +22,7 @@ from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import STATUS_LOOK, frame, progress_bar, status_chip
+from web.quotas import QuotaExceeded
 from web.runtime import current
 from web.schemas import JobView, LiveActionState
 from web.status import JobNotFound, Snapshot, TemporalUnavailable
@@ -412,8 +413,8 @@ class JobPage:
             return
         try:
             await current().operations.retry(self.job_id, self.snapshot)
-        except Conflict as conflict:
-            ui.notify(str(conflict), type="warning")
+        except (Conflict, QuotaExceeded) as refused:
+            ui.notify(str(refused), type="warning")
             return
         ui.notify(self.t("retry_started"))
         await self.show(await current().hub.snapshot(self.job_id))

@@ -13,6 +13,7 @@ from nicegui import app, ui
 from web.auth import User
 from web.dashboard import session
 from web.dashboard.widgets import language_select
+from web.deps import client_address
 from web.runtime import current
 
 
@@ -44,13 +45,18 @@ def local_path(next_path: str | None) -> str:
     return next_path
 
 
-def _go_sign_in(key: str, next_path: str | None) -> bool:
-    """Send this browser to exchange a ticket for its session (False: the key is not valid)."""
+async def _go_sign_in(key: str, next_path: str | None) -> str | None:
+    """Send this browser to exchange a ticket for its session; else the translation key of
+    why not (a wrong key, or too many of them from this address)."""
+    quotas, address = current().quotas, client_address(ui.context.client.request)
+    if await quotas.refused_address(address) is not None:
+        return "too_many_keys"
     ticket = session.ticket_for(key)
     if ticket is None:
-        return False
+        await quotas.failed_key(address)
+        return "bad_key"
     ui.navigate.to(f"/session?ticket={ticket}&next={quote(local_path(next_path), safe='')}")
-    return True
+    return None
 
 
 def register() -> None:
@@ -68,8 +74,8 @@ def register() -> None:
             ui.label("Fanout").classes("text-3xl font-bold")
             ui.label(t("confirm_sign_in", name=user.name))
 
-            def confirm() -> None:
-                if not _go_sign_in(token, "/jobs"):
+            async def confirm() -> None:
+                if await _go_sign_in(token, "/jobs") is not None:
                     ui.navigate.to("/login?invalid=1")
 
             ui.button(t("continue_as", name=user.name), icon="login", on_click=confirm).props(
@@ -94,8 +100,8 @@ def register() -> None:
             problem.props('role="alert"')
 
             async def submit() -> None:
-                if not _go_sign_in(key.value or "", next):
-                    problem.text = t("bad_key")
+                if (refused := await _go_sign_in(key.value or "", next)) is not None:
+                    problem.text = t(refused)
                     key.value = ""
 
             key.on("keydown.enter", submit)

@@ -21,6 +21,7 @@ from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame
+from web.quotas import QuotaExceeded
 from web.runtime import current
 from web.status import TemporalUnavailable
 from web.validation import InvalidJob, parse_job
@@ -279,10 +280,13 @@ class JobForm:
             card.clear_errors()
         runtime = current()
         try:
-            spec = parse_job(self.data(), runtime.settings.max_actions_per_job)
+            spec = parse_job(self.data(), runtime.settings)
             job_id = await runtime.operations.start(spec, user.name, None)
         except InvalidJob as invalid:
             self.show_errors(invalid.errors)
+            return
+        except QuotaExceeded as over:
+            self.problem.text = f"{over} ({over.retry_after_s} s)"
             return
         except (TemporalUnavailable, RuntimeError):
             self.problem.text = self.t("unavailable")

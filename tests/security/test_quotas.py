@@ -1,0 +1,132 @@
+"""Attack: one user takes the service for themselves (jobs without end, actions by the
+thousand, attempts by the hundred), or guesses keys. Per-user limits answer 429 with
+`Retry-After` and say which limit; what one request may ask for is capped with a 422."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import unique
+from tests.web.conftest import Api, api_settings, assert_explains, closing, serve
+from web.factory import create_app
+
+pytestmark = pytest.mark.integration
+
+QUICK = {"type": "text.stats", "params": {"text": "a"}}
+LIMITS = {
+    "max_running_jobs_per_user": 3,
+    "max_running_actions_per_user": 8,
+    "max_jobs_per_minute_per_user": 6,
+    "max_failed_keys_per_minute": 3,
+    "max_attempts_per_action": 10,
+    "max_action_timeout_s": 600,
+}
+
+
+class Limited(Api):
+    """An app of its own, whose users are new: no job of another test counts against them."""
+
+    def user(self, name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {name}-key-{SUFFIX}"}
+        )
+
+
+SUFFIX = unique("k")
+USERS = ("alice", "bob", "carol", "dave")
+
+
+def limited_settings(target: str, **overrides: Any) -> Any:
+    keys = ",".join(f"{name}-{SUFFIX}:{name}-key-{SUFFIX}" for name in USERS)
+    return api_settings(target, api_keys=keys, **(LIMITS | overrides))
+
+
+@pytest.fixture
+async def limited(dev_env: WorkflowEnvironment) -> AsyncIterator[Limited]:
+    """An app with small limits, on a task queue no worker polls: its jobs stay running."""
+    target = dev_env.client.service_client.config.target_host
+    config = limited_settings(target, task_queue=unique("unpolled"))
+    app = create_app(config, dashboard=False)
+    async with serve(app) as url:
+        yield Limited(url, app, config)
+        async for execution in dev_env.client.list_workflows(
+            f'TaskQueue = "{config.task_queue}" AND ExecutionStatus = "Running"'
+        ):
+            await dev_env.client.get_workflow_handle(execution.id).terminate()
+
+
+async def post(http: httpx.AsyncClient, actions: int = 1) -> httpx.Response:
+    return await http.post("/api/jobs", json={"actions": [QUICK] * actions})
+
+
+def assert_refused(response: httpx.Response, setting: str) -> None:
+    assert response.status_code == 429, response.text
+    assert_explains(429, response.json())
+    assert setting in response.json()["detail"], response.json()
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+
+
+async def test_a_user_may_run_only_so_many_jobs_at_once(limited: Limited) -> None:
+    async with limited.user("alice") as alice, limited.user("bob") as bob:
+        for _ in range(3):
+            assert (await post(alice)).status_code == 202
+        assert_refused(await post(alice), "FANOUT_MAX_RUNNING_JOBS_PER_USER")
+        assert (await post(bob)).status_code == 202  # another user is not held back
+
+
+async def test_a_user_may_have_only_so_many_actions_running(limited: Limited) -> None:
+    async with limited.user("carol") as carol:
+        assert (await post(carol, actions=5)).status_code == 202
+        assert_refused(await post(carol, actions=4), "FANOUT_MAX_RUNNING_ACTIONS_PER_USER")
+        assert (await post(carol, actions=3)).status_code == 202  # exactly at the limit
+
+
+async def test_a_user_may_start_only_so_many_jobs_a_minute(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    target = dev_env.client.service_client.config.target_host
+    config = api_settings(target, **(LIMITS | {"max_jobs_per_minute_per_user": 2}))
+    app = create_app(config, dashboard=False)
+    async with serve(app) as url, Api(url, app, config).client("dave") as dave:
+        assert (await post(dave)).status_code == 202
+        assert (await post(dave)).status_code == 202
+        assert_refused(await post(dave), "FANOUT_MAX_JOBS_PER_MINUTE_PER_USER")
+
+
+async def test_guessing_keys_locks_the_address_out_for_a_minute(limited: Limited) -> None:
+    wrong = {"Authorization": "Bearer wrong-key-0123456789"}
+    async with httpx.AsyncClient(base_url=limited.url, headers=wrong) as guess:
+        for _ in range(3):
+            assert (await guess.get("/api/jobs")).status_code == 401
+        refused = await guess.get("/api/jobs")
+    assert refused.status_code == 429, refused.text
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    async with limited.user("alice") as alice:  # the right key too: guesses learn nothing
+        assert (await alice.get("/api/jobs")).status_code == 429
+    ws_url = limited.url.replace("http", "ws") + "/api/jobs/job-1/ws"
+    code, reason = await closing(ws_url, "alice")  # a key of the suite's apps: wrong here
+    assert code == 4429, reason
+
+
+@pytest.mark.parametrize(
+    ("action", "loc", "says"),
+    [
+        ({"retry": {"max_attempts": 100}}, ["actions", 0, "retry", "max_attempts"],
+         "At most 10 attempts per action"),
+        ({"timeout_s": 3600}, ["actions", 0, "timeout_s"], "at most 600 s"),
+    ],
+)  # fmt: skip
+async def test_one_request_cannot_ask_for_more_than_the_server_allows(
+    limited: Limited, action: dict[str, Any], loc: list[Any], says: str
+) -> None:
+    async with limited.user("alice") as alice:
+        response = await alice.post("/api/jobs", json={"actions": [QUICK | action]})
+    assert response.status_code == 422, response.text
+    assert_explains(422, response.json())
+    assert loc in [e["loc"] for e in response.json()["errors"]]
+    assert says in response.json()["detail"], response.json()
