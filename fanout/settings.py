@@ -67,7 +67,6 @@ class Settings(BaseSettings):
         "served over plain HTTP (behind a proxy that ends TLS); over HTTPS it always is.",
     )
     max_actions_per_job: int = Field(10_000, ge=1)
-    max_attempts_per_action: int = Field(20, ge=1, description="Largest retry.max_attempts.")
     max_running_jobs_per_user: int = Field(100, ge=1)
     max_running_actions_per_user: int = Field(
         20_000, ge=1, description="Actions in one user's running jobs, in all."
@@ -75,9 +74,6 @@ class Settings(BaseSettings):
     max_jobs_per_minute_per_user: int = Field(120, ge=1)
     max_failed_keys_per_minute: int = Field(
         20, ge=1, description="Wrong keys from one address before it is refused for a minute."
-    )
-    max_action_timeout_s: float = Field(
-        6 * 3600, gt=0, description="Largest timeout_s of one attempt."
     )
     max_body_bytes: int = Field(1 << 20, ge=1024)
     temporal_rpc_timeout_s: float = Field(5.0, gt=0)

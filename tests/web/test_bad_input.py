@@ -27,7 +27,7 @@ SLEEP = "demo.sleep"
         ({"actions": [{"type": SLEEP, "params": {"fail_first_attempts": -3}}]},
          ["actions", 0, "params", "fail_first_attempts"], "greater than or equal to 0"),
         ({"actions": [{"type": SLEEP, "retry": {"max_attempts": 10**12}}]},
-         ["actions", 0, "retry", "max_attempts"], "less than or equal to 100"),
+         ["actions", 0, "retry", "max_attempts"], "less than or equal to 20"),
         ({"actions": [{"type": SLEEP}], "tolerated_failures": -1},
          ["tolerated_failures"], "greater than or equal to 0"),
         ({"actions": [{"type": SLEEP}], "labels": {f"k{i}": "v" for i in range(5000)}},
