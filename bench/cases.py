@@ -474,6 +474,44 @@ class Bench:
         )
         return percentile(latencies, 99)
 
+    # -- 9 ------------------------------------------------------------------------------------
+    async def fair_share(self) -> float:
+        """Seconds one user's job of ten 0.1 s actions takes, from its POST to its final state,
+        while another user's two jobs of 300 two-second actions fill the worker's 200 activity
+        slots and queue the rest (regular activities, as long actions run). Without task-queue
+        fairness the ten wait behind the queued 400."""
+        flood_key, small_key = list(BURST_USERS.values())[:2]
+        flood = {"actions": [sleeps(2)["actions"][0] | {"local": False} for _ in range(300)]}
+        small = {"actions": [sleeps(0.1)["actions"][0] | {"local": False} for _ in range(10)]}
+        async with self.session(flood_key) as flooding, self.session(small_key) as waiting:
+            big = []
+            for _ in range(2):
+                async with flooding.post("/api/jobs", json=flood) as response:
+                    assert response.status == 202, await response.text()
+                    big.append((await response.json())["job_id"])
+            await asyncio.sleep(3)  # the slots are full, the rest waits in the task queue
+            started = time.perf_counter()
+            async with waiting.post("/api/jobs", json=small) as response:
+                assert response.status == 202, await response.text()
+                job_id = (await response.json())["job_id"]
+            while True:
+                async with waiting.get(f"/api/jobs/{job_id}") as response:
+                    state = await response.json()
+                if state["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                    break
+                await asyncio.sleep(0.05)
+            waited = time.perf_counter() - started
+            assert state["status"] == "COMPLETED", state
+            async with flooding.get(f"/api/jobs/{big[0]}") as response:
+                flooded = (await response.json())["progress"]
+        await self.terminate(big)
+        await self.settle()
+        self.extra["fair_share"] += (
+            f"{waited:.2f} s (the flood's first job then: {flooded['completed']} of 300 done, "
+            f"{flooded['running']} running); "
+        )
+        return waited
+
     # -- 8 ------------------------------------------------------------------------------------
     async def burst(self) -> float:
         """Jobs lost in a burst: 500 jobs posted at once by 10 users (5 actions of 0.2-2 s each,

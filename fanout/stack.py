@@ -51,6 +51,9 @@ def dev_server_args(
         for pragma in SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]
     args += ["--namespace", namespace, "--log-level", "error"]
+    # Task-queue fairness: each job owner's tasks are dispatched in turn (Fanout starts every
+    # job with its owner as fairness key), so one user's backlog cannot starve the others.
+    args += ["--dynamic-config-value", "matching.enableFairness=true"]
     for key in sa.ALL:
         args += ["--search-attribute", f"{key.name}={sa.CLI_TYPE_NAMES[key.indexed_value_type]}"]
     return args

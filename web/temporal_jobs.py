@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -84,6 +84,7 @@ class JobOperations:
                     memo={REQUEST_HASH_MEMO: fingerprint},
                     search_attributes=sa.at_start(owner, len(spec.actions)),
                     static_summary=_summary(spec),
+                    priority=fair_share(owner),
                     rpc_timeout=self._timeout,
                 )
                 if handle.result_run_id:
@@ -181,6 +182,7 @@ class JobOperations:
                     snapshot.owner, len(request.actions), snapshot.view.progress.percent
                 ),
                 static_summary=f"Retry of run {previous_run}: {_summary(request)}",
+                priority=fair_share(snapshot.owner),
                 rpc_timeout=self._timeout,
             )
         except WorkflowAlreadyStartedError:
@@ -248,6 +250,14 @@ class JobOperations:
         if execution.close_time is None or status not in (Status.FAILED, Status.CANCELLED):
             return False
         return await self._hub.latest_run(execution.id) != execution.run_id
+
+
+def fair_share(owner: str) -> Priority:
+    """Each owner's workflow and activity tasks in a queue of their own within the task queue:
+    Temporal's matching service hands them to workers in turn, so one user's backlog never
+    makes another's job wait behind it (the job's activities and batches inherit it)."""
+    key = owner if len(owner.encode()) <= 64 else hashlib.sha256(owner.encode()).hexdigest()
+    return Priority(fairness_key=key)
 
 
 def keyed_job_id(owner: str, idempotency_key: str, secret: str | None) -> str:

@@ -184,3 +184,13 @@ def test_dockerfile_is_slim_non_root_and_caches_dependencies() -> None:
 def test_shell_scripts_parse() -> None:
     for script in Path(REPO / "deploy").rglob("*.sh"):
         assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0, script
+
+
+def test_the_server_dispatches_each_users_tasks_fairly(config: dict[str, Any]) -> None:
+    """Jobs carry their owner as fairness key; the server must have fairness on to honour it
+    (the dev server of make run gets the same through its command line)."""
+    server = config["services"]["temporal"]
+    path = server["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    (mount,) = [v for v in server["volumes"] if v["target"].endswith(path)]
+    dynamic = yaml.safe_load(Path(mount["source"]).read_text())
+    assert dynamic["matching.enableFairness"] == [{"value": True}]

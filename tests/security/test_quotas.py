@@ -138,3 +138,17 @@ async def test_one_request_cannot_ask_for_more_than_the_server_allows(
     assert_explains(422, response.json())
     assert loc in [e["loc"] for e in response.json()["errors"]]
     assert says in response.json()["detail"], response.json()
+
+
+async def test_each_users_jobs_share_the_workers_fairly(
+    api: Api, dev_env: WorkflowEnvironment
+) -> None:
+    """A flood of one user's tasks is dispatched in turn with everyone else's: every job is
+    started with its owner as Temporal's fairness key, and its actions inherit it (`make bench`
+    case 9 measures what that does to the wait of the others)."""
+    async with api.client("bob") as bob:
+        accepted = await bob.post("/api/jobs", json={"actions": [QUICK]})
+    assert accepted.status_code == 202, accepted.text
+    handle = dev_env.client.get_workflow_handle(accepted.json()["job_id"])
+    described = await handle.describe()
+    assert described.raw_description.workflow_execution_info.priority.fairness_key == "bob"
