@@ -4,7 +4,8 @@ Per user (FANOUT_MAX_* settings): running jobs, actions in running jobs, and job
 minute. Over a limit, a start is refused with 429 and `Retry-After`, saying which limit and
 when to try again. Running jobs and their actions come from Temporal's visibility store, read
 at most once a second per user (concurrent starts share the read) plus the starts this web app
-made since; the per-minute count is this web app's (each replica keeps its own).
+made since; while that read fails, the last count stands, so a busy Temporal never turns a
+start into a 503 here. The per-minute count is this web app's (each replica keeps its own).
 
 Per client address: after FANOUT_MAX_FAILED_KEYS_PER_MINUTE wrong keys, every request from it
 gets 429 for the rest of the minute, right key or not, so a key cannot be guessed by trying.
@@ -13,6 +14,7 @@ gets 429 for the rest of the minute, right key or not, so a key cannot be guesse
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from temporalio.client import Client
 from fanout.settings import Settings
 from workflows import search_attributes as sa
 
+log = logging.getLogger("fanout.quotas")
 RUNNING_READ_S = 1.0  # how long one read of a user's running jobs answers for
 
 
@@ -100,7 +103,14 @@ class Quotas:
             reading = asyncio.ensure_future(self._read_running(owner))
             self._reading[owner] = reading
             reading.add_done_callback(lambda _: self._reading.pop(owner, None))
-        running = await asyncio.shield(reading)
+        try:
+            running = await asyncio.shield(reading)
+        except Exception as err:  # Temporal slow or down: the start itself will tell
+            # A limit must not turn a start Temporal can take into a 503: until visibility
+            # answers again, the last count stands (or only this app's own starts count).
+            log.warning("Counting %s's running jobs failed (%s); using the last count.", owner, err)
+            running = known or _Running(0, 0, time.monotonic())
+            running.read_at = time.monotonic()
         self._running[owner] = running
         return running
 
