@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from nicegui import ui
 from nicegui.testing import User
+from nicegui.testing.general_fixtures import get_path_to_main_file
+from nicegui.testing.user_simulation import user_simulation
 
+from fanout.settings import Settings
+from tests.ui import app_settings
 from tests.web.conftest import KEYS
 from web.runtime import current
 from workflows.contract import JobSpec
@@ -188,3 +192,28 @@ async def test_a_big_jobs_page_comes_from_its_batches(alice: User) -> None:
         expansion = min(alice.find(kind=ui.expansion).elements, key=lambda e: e.id)
         expansion.value = True
     await alice.should_see('"words": 2', retries=50)
+
+
+@pytest.fixture
+async def guarded_user(
+    ui_settings: Settings, request: pytest.FixtureRequest, ui_worker: None
+) -> AsyncIterator[User]:
+    """The simulated browser, on an app that refuses an address after 2 wrong keys a minute."""
+    app_settings.current = ui_settings.model_copy(update={"max_failed_keys_per_minute": 2})
+    try:
+        async with user_simulation(main_file=get_path_to_main_file(request)) as user:
+            yield user
+    finally:
+        app_settings.current = None
+
+
+async def test_keys_guessed_through_the_sign_in_link_lock_the_address_out(
+    guarded_user: User,
+) -> None:
+    """`/?token=` tells a right key from a wrong one, so its wrong keys count as the form's."""
+    for _ in range(2):
+        await guarded_user.open("/?token=wrong-key-0123456789")
+        await guarded_user.should_see("This API key is not valid.")
+    await guarded_user.open(f"/?token={KEYS['carol']}")  # a right key now learns nothing
+    await guarded_user.should_see("Too many wrong keys came from your address")
+    await guarded_user.should_not_see("Continue as carol")

@@ -61,13 +61,18 @@ async def _go_sign_in(key: str, next_path: str | None) -> str | None:
 
 def register() -> None:
     @ui.page("/", title="Fanout · Sign in")
-    def index(token: str | None = None) -> RedirectResponse | None:
+    async def index(request: Request, token: str | None = None) -> RedirectResponse | None:
         """`make run`'s link: the key is checked here, but signing in takes a click on this
-        page, so a link from anywhere else cannot sign a browser in (or switch its account)."""
+        page, so a link from anywhere else cannot sign a browser in (or switch its account).
+        Wrong keys count against the address as on the sign-in form."""
         if token is None:
             return RedirectResponse("/jobs", status_code=303)
+        quotas, address = current().quotas, client_address(request)
+        if await quotas.refused_address(address) is not None:
+            return RedirectResponse("/login?locked=1", status_code=303)
         user = current().api_keys.user_for(token.strip())
         if user is None:
+            await quotas.failed_key(address)
             return RedirectResponse("/login?invalid=1", status_code=303)
         t = session.translator()
         with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
@@ -84,7 +89,7 @@ def register() -> None:
         return None
 
     @ui.page("/login", title="Fanout · Sign in")
-    def login(next: str | None = None, invalid: int = 0, expired: int = 0) -> None:
+    def login(next: str | None = None, invalid: int = 0, expired: int = 0, locked: int = 0) -> None:
         t = session.translator()
         with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
             ui.label("Fanout").classes("text-3xl font-bold")
@@ -95,7 +100,12 @@ def register() -> None:
                 .classes("w-full")
                 .mark("api-key")
             )
-            shown = t("bad_key") if invalid else t("sign_in_expired") if expired else ""
+            shown = (
+                t("too_many_keys") if locked
+                else t("bad_key") if invalid
+                else t("sign_in_expired") if expired
+                else ""
+            )  # fmt: skip
             problem = ui.label(shown).classes("text-negative")
             problem.props('role="alert"')
 
@@ -110,7 +120,9 @@ def register() -> None:
             language_select(t)
 
     @app.get("/session", include_in_schema=False)
-    def start_session(request: Request, ticket: str = "", next: str = "/jobs") -> RedirectResponse:
+    async def start_session(
+        request: Request, ticket: str = "", next: str = "/jobs"
+    ) -> RedirectResponse:
         """The ticket the sign-in page just gave this browser, for a new session cookie."""
         token = session.redeem(request, ticket)
         if token is None:
