@@ -491,6 +491,28 @@ async def test_a_change_that_only_finishes_actions_costs_one_query_and_no_descri
         await hub.close()
 
 
+async def test_changes_faster_than_the_live_details_period_still_get_them_refreshed() -> None:
+    """Cheap changes (a query each) one after the other never leave the live details older
+    than FANOUT_HUB_LIVE_DETAILS_S: a worker may have picked up actions meanwhile."""
+    run = Run(
+        "r1", request("a", "b"), answer=job_state(("a", Status.RUNNING), ("b", Status.RUNNING))
+    )
+    run.pending = [pending("a", started=True, attempt=1), pending("b", started=False, attempt=1)]
+    temporal = FakeTemporal(run)
+    hub = StatusHub(cast(Client, temporal), clean_settings(hub_live_details_s=0.3))
+    stream = hub.watch("job-1")
+    try:
+        await anext(stream)
+        before = temporal.asked.copy()
+        for _ in range(8):  # a change every 0.1 s: the follower's 0.3 s wake never comes
+            temporal.new_event(*FINISHED_AN_ACTION)
+            await asyncio.sleep(0.1)
+        assert calls_since(before, temporal)[0] >= 1  # a describe among the queries
+    finally:
+        await stream.aclose()
+        await hub.close()
+
+
 def calls_since(before: Counter[str], temporal: FakeTemporal) -> tuple[int, int]:
     """Describes and queries Temporal was asked since `before`."""
     now = temporal.asked

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -311,7 +311,11 @@ class StatusHub:
                 try:
                     if reuse and latest is not None:
                         snapshot, reuse = latest, False
-                    elif change is not None and not change.needs_describe:
+                    elif (
+                        change is not None
+                        and not change.needs_describe
+                        and time.monotonic() - snapshot.described_at < self._live_every
+                    ):  # the live details it would keep are still fresh
                         snapshot = await self._requeried(job_id, snapshot, change.last_event_id)
                     else:
                         snapshot = await self._fetch(job_id, self._latest.get(job_id))
@@ -353,6 +357,7 @@ class StatusHub:
 
     async def _fetch(self, job_id: str, previous: Snapshot | None) -> Snapshot:
         generation = self._forgotten.get(job_id, 0)
+        described_at = time.monotonic()
         description = await self._describe(job_id)
         before: JobStatus | None = None
         if (
@@ -376,6 +381,7 @@ class StatusHub:
             snapshot = await self._running(
                 status, previous, owner, description.history_length, pending, description.run_id
             )
+            snapshot = replace(snapshot, described_at=described_at)
         elif (
             previous
             and previous.finished
@@ -406,6 +412,7 @@ class StatusHub:
         snapshot = await self._running(
             status, previous, previous.owner, history_length, previous.pending, previous.view.run_id
         )
+        snapshot = replace(snapshot, described_at=previous.described_at)
         return self._stored(job_id, generation, snapshot)
 
     async def _queried(self, run: Any, previous: Snapshot | None) -> JobStatus:

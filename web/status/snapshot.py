@@ -37,6 +37,7 @@ class Snapshot:
     # A running job: its pending activities at the last describe, by action name (the live
     # details that only Temporal knows).
     pending: dict[str, PendingActivityInfo] = field(default_factory=dict)
+    described_at: float = 0.0  # when `pending` was described (time.monotonic())
 
     def marked_stale(self) -> Snapshot:
         """This state, for a reader, when Temporal does not answer in time: `read_at` says
