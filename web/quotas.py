@@ -30,6 +30,7 @@ from workflows import search_attributes as sa
 
 log = logging.getLogger("fanout.quotas")
 RUNNING_READ_S = 1.0  # how long one read of a user's running jobs answers for
+VISIBLE_S = 2.0  # how long visibility may take to list a job that has started
 
 
 class QuotaExceeded(Exception):
@@ -45,7 +46,9 @@ class _Running:
     jobs: int
     actions: int
     read_at: float
-    started: list[int] = field(default_factory=list)  # actions of jobs started since the read
+    # Jobs this app started lately, (when, actions): counted on top of the read for VISIBLE_S,
+    # as visibility may list a new job a moment after its start.
+    started: list[tuple[float, int]] = field(default_factory=list)
 
 
 class Quotas:
@@ -61,7 +64,8 @@ class Quotas:
         """Count a job of `actions` actions that `owner` starts now, or QuotaExceeded."""
         config = self._config
         running = await self._running_of(owner)
-        jobs, busy = running.jobs + len(running.started), running.actions + sum(running.started)
+        jobs = running.jobs + len(running.started)
+        busy = running.actions + sum(actions for _, actions in running.started)
         if jobs >= config.max_running_jobs_per_user:
             raise QuotaExceeded(
                 f"You have {jobs} jobs running, the most this server allows "
@@ -82,7 +86,7 @@ class Quotas:
                 "the most this server allows (FANOUT_MAX_JOBS_PER_MINUTE_PER_USER).",
                 reset - time.time(),
             )
-        running.started.append(actions)
+        running.started.append((time.monotonic(), actions))
 
     async def refused_address(self, address: str) -> float | None:
         """Seconds until `address` may present keys again (None: it may now)."""
@@ -111,13 +115,16 @@ class Quotas:
             log.warning("Counting %s's running jobs failed (%s); using the last count.", owner, err)
             running = known or _Running(0, 0, time.monotonic())
             running.read_at = time.monotonic()
+        if known is not None and running is not known:  # a new read: keep what it may not list
+            since = time.monotonic() - VISIBLE_S
+            running.started = [(at, n) for at, n in known.started if at > since]
         self._running[owner] = running
         return running
 
     async def _read_running(self, owner: str) -> _Running:
         """The owner's running jobs and their actions, from one page of visibility."""
         read_at = time.monotonic()
-        owner_literal = owner.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"')
+        owner_literal = owner.replace("\\", "\\\\").replace('"', '\\"')
         query = (
             f'WorkflowType = "JobWorkflow" AND ExecutionStatus = "Running" '
             f'AND {sa.JOB_OWNER.name} = "{owner_literal}"'

@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.auth import User
-from web.quotas import Quotas
+from web.quotas import QuotaExceeded, Quotas
 from web.schemas import JobSummary
 from web.status import (
     ENDED_AS,
@@ -62,14 +62,20 @@ class JobOperations:
         """Start a job; with an idempotency key, the same key always means the same job.
         While Temporal answers too slowly, the start is sent again (same id: at most one job)
         for up to FANOUT_TEMPORAL_SLOW_WAIT_S."""
-        if self._quotas is not None:
-            await self._quotas.admit(owner, len(spec.actions))
         request = JobRequest.model_validate({**spec.model_dump(), "owner": owner})
         fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
         if idempotency_key is None:
             job_id = f"job-{uuid.uuid4().hex}"
         else:
             job_id = keyed_job_id(owner, idempotency_key, self._config.session_secret)
+        if self._quotas is not None:
+            try:
+                await self._quotas.admit(owner, len(spec.actions))
+            except QuotaExceeded:
+                # A repeat of a keyed request whose job exists starts nothing: never refused.
+                if idempotency_key is None or await self._hub.latest_run(job_id) is None:
+                    raise
+                return await self._same_request(job_id, fingerprint)
         retried = False  # a start that timed out may still have started the job
         deadline = time.monotonic() + self._config.temporal_slow_wait_s
         while True:
@@ -100,7 +106,10 @@ class JobOperations:
                     raise
                 retried = True  # Temporal is busy: the same start again, with the same id
                 await asyncio.sleep(0.1)
-        # The same job if it was for the same request.
+        return await self._same_request(job_id, fingerprint)
+
+    async def _same_request(self, job_id: str, fingerprint: str) -> str:
+        """The job an Idempotency-Key already started, if it was for the same request."""
         description = await self._client.get_workflow_handle(job_id).describe(
             rpc_timeout=self._timeout
         )

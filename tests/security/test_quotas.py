@@ -80,11 +80,15 @@ def assert_refused(response: httpx.Response, setting: str) -> None:
 
 
 async def test_a_user_may_run_only_so_many_jobs_at_once(limited: Limited) -> None:
+    body, key = {"actions": [QUICK]}, {"Idempotency-Key": "order-1"}
     async with limited.user("alice") as alice, limited.user("bob") as bob:
-        for _ in range(3):
+        first = await alice.post("/api/jobs", json=body, headers=key)
+        for _ in range(2):
             assert (await post(alice)).status_code == 202
         assert_refused(await post(alice), "FANOUT_MAX_RUNNING_JOBS_PER_USER")
         assert (await post(bob)).status_code == 202  # another user is not held back
+        again = await alice.post("/api/jobs", json=body, headers=key)  # starts nothing: not refused
+        assert (again.status_code, again.json()["job_id"]) == (202, first.json()["job_id"])
 
 
 async def test_a_user_may_have_only_so_many_actions_running(limited: Limited) -> None:
