@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         description="Mark the dashboard's session cookie Secure even when the app itself is "
         "served over plain HTTP (behind a proxy that ends TLS); over HTTPS it always is.",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (`https://app.example.com`) whose pages may call "
+        "the API and load /static/fanout.js; empty: none (CORS off).",
+    )
+    watch_token_ttl_s: float = Field(
+        900, ge=10, le=86400, description="How long a job's watch token opens its streams."
+    )
     max_actions_per_job: int = Field(10_000, ge=1)
     max_running_jobs_per_user: int = Field(100, ge=1)
     max_running_actions_per_user: int = Field(
@@ -132,6 +140,22 @@ class Settings(BaseSettings):
         if isinstance(hosts, list):  # httpx compares hosts lower-cased
             return [h.strip().lower() for h in hosts if isinstance(h, str) and h.strip()]
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        origins = value.split(",") if isinstance(value, str) else value
+        if not isinstance(origins, list):
+            return value
+        cleaned = [o.strip().rstrip("/") for o in origins if isinstance(o, str) and o.strip()]
+        for origin in (o for o in cleaned if o != "*"):  # "*": any origin (keys still needed)
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], "
+                    "e.g. https://app.example.com"
+                )
+        return cleaned
 
     @property
     def temporal_target(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from fanout.settings import Settings
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+SESSION_COOKIE = "fanout_session"  # a dashboard sign-in (web/dashboard/session.py)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from web.status import JobNotFound, Snapshot, StatusHub
 from web.temporal_jobs import JobOperations
 from web.validation import JOB_ID_PATTERN, JOB_ID_RULE
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
 # Dependencies are `async def`, though none awaits: FastAPI runs plain `def` ones in a thread
 # pool, and that hop costs more than their work.
@@ -47,7 +47,7 @@ def get_quotas(connection: HTTPConnection) -> Quotas | None:
 
 async def current_user(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     keys: ApiKeys = request.app.state.api_keys
     quotas, address = get_quotas(request), client_address(request)
@@ -84,7 +84,7 @@ JobId = Annotated[
 ]
 
 
-async def _visible(job_id: str, user: User, hub: StatusHub, *, exact: bool) -> Snapshot:
+async def visible_to(job_id: str, user: User, hub: StatusHub, *, exact: bool) -> Snapshot:
     try:
         snapshot = await hub.snapshot(job_id, exact=exact)
     except JobNotFound:
@@ -97,13 +97,14 @@ async def _visible(job_id: str, user: User, hub: StatusHub, *, exact: bool) -> S
 async def visible_job(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
     """The job's snapshot to read, or 404 if it does not exist or belongs to someone else. While
     Temporal answers too slowly, the last state read, marked `stale`."""
-    return await _visible(job_id, user, hub, exact=False)
+    return await visible_to(job_id, user, hub, exact=False)
 
 
 async def job_to_change(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
     """The job's current snapshot (503 if Temporal cannot say), for a cancel or a retry."""
-    return await _visible(job_id, user, hub, exact=True)
+    return await visible_to(job_id, user, hub, exact=True)
 
 
 VisibleJob = Annotated[Snapshot, Depends(visible_job)]
+
 JobToChange = Annotated[Snapshot, Depends(job_to_change)]

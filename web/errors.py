@@ -1,8 +1,11 @@
-"""Every error is JSON `{"detail": "<a sentence>"}`; Temporal being down is 503, never 500."""
+"""Every error is an RFC 9457 problem (`application/problem+json`): `type`, `title`, `status`
+and `detail`, a sentence that says what to change (plus `errors` for a 422); readers of plain
+`{"detail"}` read it unchanged. Temporal being down is 503, never 500."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -31,7 +34,29 @@ _NOT_JSON = {
 }
 
 
+PROBLEM_JSON = "application/problem+json"
+
 Responses = dict[int | str, dict[str, Any]]
+
+
+def problem(
+    status_code: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    """An error answer: `type` is `about:blank`, so `title` is the status's own phrase."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status_code).phrase,
+        "status": status_code,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code, headers=headers, media_type=PROBLEM_JSON)
+
 
 COMMON_RESPONSES: Responses = {
     401: {"model": Problem, "description": "Missing or invalid API key."},
@@ -74,9 +99,10 @@ def install(app: FastAPI) -> None:
         detail = "; ".join(p.rstrip(".") for p in parts[:3])
         if len(parts) > 3:
             detail += f" (and {len(parts) - 3} more)"
-        return JSONResponse(
-            {"detail": f"{detail}." if detail else "The request is invalid.", "errors": errors},
+        return problem(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{detail}." if detail else "The request is invalid.",
+            errors=errors,
         )
 
     @app.exception_handler(HTTPException)
@@ -92,13 +118,13 @@ def install(app: FastAPI) -> None:
             headers = {**(headers or {}), "Allow": allowed}
         elif detail == HTTPStatus(exc.status_code).phrase:
             detail = _plain_answer(request, exc)
-        return JSONResponse({"detail": detail}, exc.status_code, headers=headers)
+        return problem(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(QuotaExceeded)
     async def over_quota(request: Request, exc: QuotaExceeded) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"{exc} Try again in {exc.retry_after_s} s."},
+        return problem(
             status.HTTP_429_TOO_MANY_REQUESTS,
+            f"{exc} Try again in {exc.retry_after_s} s.",
             headers={"Retry-After": str(exc.retry_after_s)},
         )
 
@@ -111,12 +137,10 @@ def install(app: FastAPI) -> None:
         if (unavailable := unavailable_error(exc)) is not None:
             return _unavailable(unavailable)
         log.warning("Temporal refused %s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse(
-            {
-                "detail": f"Temporal refused the request ({exc.message.rstrip('.')}); "
-                "an operator can check Fanout's Temporal settings."
-            },
+        return problem(
             status.HTTP_502_BAD_GATEWAY,
+            f"Temporal refused the request ({exc.message.rstrip('.')}); "
+            "an operator can check Fanout's Temporal settings.",
         )
 
     @app.exception_handler(Exception)
@@ -124,27 +148,25 @@ def install(app: FastAPI) -> None:
         if (unavailable := unavailable_error(exc)) is not None:
             return _unavailable(unavailable)
         log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(
-            {"detail": "Something went wrong on our side and was logged; try again shortly."},
+        return problem(
             status.HTTP_500_INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side and was logged; try again shortly.",
         )
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_409_CONFLICT)
+        return problem(status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(IdempotencyMismatch)
     async def reused_key(request: Request, exc: IdempotencyMismatch) -> JSONResponse:
         error = {"loc": ["Idempotency-Key"], "msg": str(exc), "type": "idempotency_key_reused"}
-        return JSONResponse(
-            {"detail": str(exc), "errors": [error]}, status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
+        return problem(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), errors=[error])
 
 
 def _unavailable(exc: TemporalUnavailable) -> JSONResponse:
-    return JSONResponse(
-        {"detail": f"{exc} Try again in a few seconds."},
+    return problem(
         status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{exc} Try again in a few seconds.",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 

@@ -18,8 +18,14 @@ DASHBOARD_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'"
 )
+# The interactive docs (/docs, /redoc) are served from this origin too (fastapi-offline's
+# assets): one inline script starts them, and ReDoc runs a worker made from a blob.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
 NOTHING_CSP = "default-src 'none'; frame-ancestors 'none'"
-# FastAPI's interactive docs load Swagger UI and ReDoc from their CDN.
 _DOCS = ("/docs", "/redoc")
 _ALWAYS = {
     "X-Content-Type-Options": "nosniff",
@@ -44,8 +50,8 @@ class SecurityHeaders:
                 for name, value in _ALWAYS.items():
                     headers.setdefault(name, value)
                 html = headers.get("content-type", "").startswith("text/html")
-                if path.startswith(_DOCS):
-                    policy = "frame-ancestors 'none'"
+                if html and path.startswith(_DOCS):
+                    policy = DOCS_CSP
                 else:
                     policy = DASHBOARD_CSP if html else NOTHING_CSP
                 headers.setdefault("Content-Security-Policy", policy)

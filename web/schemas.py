@@ -11,9 +11,12 @@ from workflows.contract import ActionState, JobStatus, Status
 
 
 class Problem(BaseModel):
-    """Every error: one sentence that says what went wrong and what to change."""
+    """Every error, as RFC 9457 problem details (`application/problem+json`)."""
 
-    detail: str
+    type: str = Field("about:blank", description="`about:blank`: `title` says it all.")
+    title: str = Field(description="The HTTP status's phrase, e.g. 'Not Found'.")
+    status: int
+    detail: str = Field(description="One sentence: what went wrong and what to change.")
 
 
 class FieldError(BaseModel):
@@ -26,10 +29,21 @@ class ValidationProblem(Problem):
     errors: list[FieldError]
 
 
-class JobAccepted(BaseModel):
+class WatchAccess(BaseModel):
+    """How a browser follows one job without an API key: the streams with `?token=`."""
+
     job_id: str
+    events_url: str = Field(description="Server-Sent Events; add `?token=<watch_token>`.")
+    ws_url: str = Field(description="WebSocket, the same messages; add `?token=<watch_token>`.")
+    watch_token: str = Field(
+        description="Opens this job's two streams, and nothing else, until it expires; "
+        "hand it to a page instead of an API key."
+    )
+    watch_token_expires_at: datetime
+
+
+class JobAccepted(WatchAccess):
     status_url: str
-    events_url: str
 
 
 class LiveActionState(ActionState):

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
-from tests.browser.conftest import App, screenshot, sign_in
+from tests.browser.conftest import App, csp_violations, only_this_machine, screenshot, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +103,68 @@ async def test_keyboard_only_sign_in(page: Page, app: App) -> None:
     await page.keyboard.type(app.token)
     await page.keyboard.press("Enter")
     await expect(page.get_by_text("Signed in as dev")).to_be_visible()
+
+
+async def test_api_docs_render_with_every_outside_request_blocked(page: Page, app: App) -> None:
+    """Swagger UI and ReDoc come from the app itself (the fixture blocks and reports any other
+    host, and any Content-Security-Policy violation)."""
+    await page.goto(f"{app.url}/docs")
+    await expect(page.get_by_text("/api/jobs/{job_id}/watch-token").first).to_be_visible()
+    await expect(page.locator(".opblock").first).to_be_visible()
+    assert await page.locator(".opblock").count() >= 10
+
+
+async def test_redoc_renders_with_every_outside_request_blocked(browser: Browser, app: App) -> None:
+    """ReDoc's bundle always shows its vendor's logo from their CDN: the page's policy stops
+    that image before any request is made, and it is the only thing refused."""
+    context = await browser.new_context()
+    blocked: list[str] = []
+    await only_this_machine(context, blocked)
+    page = await context.new_page()
+    refused = csp_violations(page)
+    await page.goto(f"{app.url}/redoc")
+    await expect(page.get_by_text("Start a job").first).to_be_visible(timeout=15_000)
+    await context.close()
+    assert blocked == []
+    assert all("https://cdn.redoc.ly/redoc/logo-mini.svg" in r for r in refused), refused
+
+
+async def test_a_signed_in_page_opens_a_jobs_stream_with_its_session(page: Page, app: App) -> None:
+    """The dashboard's session cookie opens the streams from its own pages (no key in page
+    JavaScript); without it, the same page is refused."""
+    async with httpx.AsyncClient(
+        base_url=app.url, headers={"Authorization": f"Bearer {app.token}"}
+    ) as http:
+        body = {"actions": [{"type": "demo.sleep", "params": {"seconds": 1}}]}
+        job_id = (await http.post("/api/jobs", json=body)).json()["job_id"]
+    follow = """async (id) => await new Promise((resolve) => {
+        const source = new EventSource(`/api/jobs/${id}/events`);
+        source.onmessage = (event) => {
+            const job = JSON.parse(event.data);
+            if (["COMPLETED", "FAILED", "CANCELLED"].includes(job.status)) {
+                source.close(); resolve(job.status);
+            }
+        };
+        source.onerror = () => {
+            if (source.readyState === EventSource.CLOSED) resolve("refused");
+        };
+    })"""
+    await page.goto(f"{app.url}/login")
+    assert await page.evaluate(follow, job_id) == "refused"
+    await sign_in(page, app)
+    assert await page.evaluate(follow, job_id) == "COMPLETED"
+    socket = """async (id) => await new Promise((resolve) => {
+        const ws = new WebSocket(`ws://${location.host}/api/jobs/${id}/ws`);
+        ws.onclose = (event) => resolve(event.code);
+    })"""
+    assert await page.evaluate(socket, job_id) == 1000
+    # Another site's page would send the cookie with its WebSocket too: its Origin is refused.
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "fanout_session")
+    ws_url = app.url.replace("http", "ws") + f"/api/jobs/{job_id}/ws"
+    headers = {"Cookie": f"fanout_session={cookie['value']}"}
+    async with connect(
+        ws_url, additional_headers=headers, origin=Origin("http://evil.example")
+    ) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4401

@@ -252,5 +252,5 @@ async def test_unknown_api_paths_answer_json_not_the_dashboards_page(
     async with httpx.AsyncClient(base_url=stack.app.url) as http:
         response = await http.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == code, response.text
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"].endswith("."), response.json()

@@ -161,7 +161,7 @@ async def test_unknown_job_is_404(api: Api) -> None:
         ]:
             response = await http.request(method, path)
             assert response.status_code == 404, (method, path)
-            assert response.json() == {"detail": "Job 'job-nope' not found."}
+            assert response.json()["detail"] == "Job 'job-nope' not found."
 
 
 async def test_idempotency_key_starts_exactly_one_job_under_concurrent_duplicates(

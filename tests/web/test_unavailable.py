@@ -90,6 +90,6 @@ async def test_readiness_and_the_websocket_name_the_namespace_too(wrong_namespac
     async with httpx.AsyncClient(base_url=wrong_namespace_url) as http:
         ready = await http.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json() == {"detail": "Temporal refused: Namespace no-such-namespace is not found."}
+    assert ready.json()["detail"] == "Temporal refused: Namespace no-such-namespace is not found."
     code, reason = await closing(wrong_namespace_url.replace("http", "ws") + "/api/jobs/job-1/ws")
     assert (code, reason) == (1011, "Temporal refused: Namespace no-such-namespace is not found.")

@@ -10,6 +10,7 @@ from nicegui import app as nicegui_app
 from nicegui import ui
 
 from fanout.settings import Settings
+from web.dashboard import session
 from web.dashboard.pages import job, jobs, login, new_job
 
 
@@ -21,6 +22,8 @@ def mount(
     on_shutdown: Callable[[], Awaitable[None]],
 ) -> None:
     """Serve the dashboard from `app`; the runtime starts and stops with NiceGUI's hooks."""
+    # The job streams accept the session cookie too (same origin only; web/stream_access.py).
+    app.state.session_user = session.user_for_session
     nicegui_app.on_startup(on_startup)
     nicegui_app.on_shutdown(on_shutdown)
     for pages in (login, jobs, new_job, job):

@@ -24,11 +24,11 @@ from fastapi import Request
 from nicegui import app, ui
 from nicegui.storage import request_contextvar
 
-from web.auth import User, key_digest
+from web.auth import SESSION_COOKIE, User, key_digest
 from web.dashboard.i18n import DEFAULT_LANGUAGE, Translator
 from web.runtime import current
 
-COOKIE = "fanout_session"
+COOKIE = SESSION_COOKIE
 TICKET_S = 30.0  # a sign-in ticket is exchanged at once, by the browser that asked for it
 _SIGN_INS = "fanout_sign_ins"  # in NiceGUI's general storage: token digest -> key digest, expiry
 
@@ -64,8 +64,11 @@ def signed_in_user() -> User | None:
     """The user this browser is signed in as (None: not, no longer, or the key was revoked)."""
     request = _request()
     token = request.cookies.get(COOKIE) if request is not None else None
-    if not token:
-        return None
+    return user_for_session(token) if token else None
+
+
+def user_for_session(token: str) -> User | None:
+    """The user a session token (the cookie's value) signs in, if it is current."""
     entry = _sign_ins().get(_digest(token))
     if not isinstance(entry, dict) or not entry.get("expires", 0) > time.time():
         return None

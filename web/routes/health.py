@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -12,7 +13,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from web.deps import get_settings
-from web.errors import RETRY_AFTER_S
+from web.errors import RETRY_AFTER_S, problem
 from web.schemas import Problem, Readiness
 from web.status import unavailable_error
 
@@ -27,8 +28,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"model": Problem, "description": "Not ready."}})
-async def readyz(request: Request, response: Response) -> Readiness | Problem:
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Problem, "description": "Not ready."}},
+)
+async def readyz(request: Request) -> Readiness | JSONResponse:
     """Ready when Temporal answers and a worker polls the jobs' task queue."""
     client: Client = request.app.state.temporal
     settings = get_settings(request)
@@ -43,17 +48,17 @@ async def readyz(request: Request, response: Response) -> Readiness | Problem:
         )
     except RPCError as err:
         if unavailable_error(err) is None:  # it answers, and refuses: a setting to fix
-            return _not_ready(response, f"Temporal refused: {err.message.rstrip('.')}.")
-        return _not_ready(response, f"Temporal at {settings.temporal_target} does not answer.")
+            return _not_ready(f"Temporal refused: {err.message.rstrip('.')}.")
+        return _not_ready(f"Temporal at {settings.temporal_target} does not answer.")
     except Exception:
-        return _not_ready(response, f"Temporal at {settings.temporal_target} does not answer.")
+        return _not_ready(f"Temporal at {settings.temporal_target} does not answer.")
     recent = datetime.now(UTC) - POLLER_SEEN_WITHIN
     if not any(p.last_access_time.ToDatetime(tzinfo=UTC) > recent for p in answer.pollers):
-        return _not_ready(response, f"No worker polls task queue {settings.task_queue!r}.")
+        return _not_ready(f"No worker polls task queue {settings.task_queue!r}.")
     return Readiness(temporal="ok", worker="ok")
 
 
-def _not_ready(response: Response, detail: str) -> Problem:
-    response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    return Problem(detail=detail)
+def _not_ready(detail: str) -> JSONResponse:
+    return problem(
+        status.HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )

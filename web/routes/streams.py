@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,19 +14,30 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import HTTPConnection
 from temporalio.service import RPCError
 
-from web.auth import ApiKeys
-from web.deps import Hub, JobId, VisibleJob, client_address, get_quotas
-from web.errors import COMMON_RESPONSES, as_json
+from web.deps import Hub, JobId
+from web.errors import COMMON_RESPONSES, Responses, as_json
 from web.routes.jobs import NOT_FOUND
-from web.schemas import LiveActionState
+from web.schemas import LiveActionState, Problem
 from web.status import JobNotFound, StatusHub, TemporalUnavailable
+from web.stream_access import StreamRefused, WatchedJob, stream_viewer
 from web.validation import valid_job_id
 
 router = APIRouter(prefix="/api/jobs", tags=["streams"])
 
 RECONNECT_MS = 2000
-CLOSE_UNAUTHORIZED, CLOSE_NOT_FOUND, CLOSE_TOO_MANY = 4401, 4404, 4429
-CLOSE_BAD_INPUT, CLOSE_REFUSED, CLOSE_TRY_LATER = 1008, 1011, 1013
+CLOSE_NOT_FOUND, CLOSE_BAD_INPUT, CLOSE_REFUSED, CLOSE_TRY_LATER = 4404, 1008, 1011, 1013
+# How the WebSocket closes, with a sentence as the reason (the API's description lists them).
+CLOSE_CODES = {
+    1000: "after the final state",
+    1008: "an id that is not a job id, or a `last_event_id` that is not a version",
+    1011: "Temporal refused the call",
+    1013: "Temporal is unreachable: try again shortly",
+    4401: "no valid API key, watch token or session (an expired token too)",
+    4403: "a watch token made for another job",
+    4404: "no such job, or not yours",
+    4429: "too many wrong keys or tokens from this address: wait a minute",
+}
+WRONG_JOB: Responses = {403: {"model": Problem, "description": "A watch token for another job."}}
 # A close frame's reason holds 123 bytes: it never carries the id itself.
 NOT_A_JOB_ID = "Not a job id: ids are 1-200 letters, digits or ._:@+=- characters."
 
@@ -77,22 +89,34 @@ def open_stream(connection: HTTPConnection, kind: str) -> Iterator[None]:
 @router.get(
     "/{job_id}/events",
     response_class=EventSourceResponse,
-    responses=as_json(COMMON_RESPONSES | NOT_FOUND),
+    responses=as_json(COMMON_RESPONSES | NOT_FOUND | WRONG_JOB),
 )
 async def job_events(
     job_id: JobId,
-    job: VisibleJob,
+    job: WatchedJob,
     hub: Hub,
     request: Request,
     last_event_id: Annotated[
         int | None,
         Header(ge=0, description="Resume: only states newer than this `version` are sent."),
     ] = None,
+    resume_after: Annotated[
+        int | None,
+        Query(
+            alias="last_event_id",
+            ge=0,
+            description="The same as the `Last-Event-ID` header, for a new `EventSource`.",
+        ),
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """The current state at once, then one event per change: `id` is the job's `version`,
-    `data` the job as `GET /api/jobs/{id}` shows it. The stream ends after the final state."""
+    `data` the job as `GET /api/jobs/{id}` shows it. The stream ends after the final state
+    (a browser's `EventSource` would open it again: close it when `status` is final).
+
+    Open it with an API key, a watch token (`?token=`), or from the dashboard's own pages."""
     with open_stream(request, "sse"):
-        async for message in changes(hub, job_id, last_event_id):
+        after = last_event_id if last_event_id is not None else resume_after
+        async for message in changes(hub, job_id, after):
             version = str(message.version)
             yield ServerSentEvent(raw_data=message.json, id=version, retry=RECONNECT_MS)
 
@@ -105,23 +129,18 @@ async def job_socket(
         str | None, Query(description="Resume: only states newer than this `version` are sent.")
     ] = None,
 ) -> None:
-    """The same messages as the SSE stream (the job as JSON), one per change; closes with
-    1000 after the final state, 4401 without a valid key, 4429 after too many wrong keys, 4404
-    for an unknown job, 1008 for an id that is not a job id or a `last_event_id` that is not a
-    version, 1013 while Temporal is unreachable."""
-    keys: ApiKeys = websocket.app.state.api_keys
+    """The same messages as the SSE stream (the job as JSON), one per change. Opened with an
+    API key, a watch token (`?token=`) or the dashboard's session; CLOSE_CODES says how it
+    ends."""
     hub: StatusHub = websocket.app.state.hub
     await websocket.accept()  # then every refusal can say why (a browser sees no HTTP status)
-    quotas, address = get_quotas(websocket), client_address(websocket)
-    if quotas is not None and await quotas.refused_address(address) is not None:
-        await websocket.close(CLOSE_TOO_MANY, "Too many wrong keys from here; wait a minute.")
-        return
-    header = websocket.headers.get("authorization")
-    user = keys.user_for_header(header)
-    if user is None:
-        if quotas is not None and header:
-            await quotas.failed_key(address)
-        await websocket.close(CLOSE_UNAUTHORIZED, "Send 'Authorization: Bearer <key>'.")
+    try:
+        user = await stream_viewer(websocket, job_id)
+    except StreamRefused as refusal:
+        reason = str(refusal)
+        if refusal.retry_after_s:
+            reason += f" Try again in {math.ceil(refusal.retry_after_s)} s."
+        await websocket.close(refusal.close_code, reason[:120])
         return
     if not valid_job_id(job_id):
         await websocket.close(CLOSE_BAD_INPUT, NOT_A_JOB_ID)

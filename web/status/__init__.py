@@ -18,7 +18,7 @@ from web.status.errors import (
     workflow_missing,
 )
 from web.status.hub import ENDED_AS, StatusHub
-from web.status.snapshot import Snapshot
+from web.status.snapshot import Snapshot, entity_tag
 
 __all__ = [
     "ENDED_AS",
@@ -27,6 +27,7 @@ __all__ = [
     "Snapshot",
     "StatusHub",
     "TemporalUnavailable",
+    "entity_tag",
     "unavailable_error",
     "workflow_missing",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -56,6 +57,12 @@ class Snapshot:
         """The view as JSON, made once for all the streams that send it."""
         return self.view.model_dump_json()
 
+    @cached_property
+    def etag(self) -> str:
+        """The HTTP entity tag of `view_json`: it changes with any change of the view (its run,
+        version, live details or staleness)."""
+        return entity_tag(self.view_json)
+
     def differs_from(self, other: Snapshot | None) -> bool:
         """New state, or the same state now known final (the query can see the end first)."""
         return other is None or (
@@ -64,6 +71,11 @@ class Snapshot:
             self.view.batches,
             self.finished,
         ) != (other.view.version, other.view.actions, other.view.batches, other.finished)
+
+
+def entity_tag(text: str) -> str:
+    """A strong ETag for a JSON answer: a digest of it (quoted, as HTTP wants)."""
+    return '"' + hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + '"'
 
 
 class Subscriber:

@@ -1,0 +1,452 @@
+// Fanout's browser client: start a job through your own backend, then watch it live.
+//
+// No dependencies, no DOM: an ES module a page imports from the Fanout server that serves it
+// (`<fanout>/static/fanout.js`). The API key stays on the page's backend: the page only ever
+// holds a watch token, which lets it follow one job (and nothing else: it cannot start, cancel
+// or list jobs).
+//
+//   import { startJob, watchJob } from "https://fanout.example.com/static/fanout.js";
+//   const accepted = await startJob("/start", { actions: [...] });
+//   const { done } = watchJob(accepted.job_id, accepted.watch_token, (job) => render(job));
+//   const final = await done;  // COMPLETED, FAILED or CANCELLED
+
+/**
+ * @typedef {"PENDING" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED"} Status
+ */
+
+/**
+ * Counts of a job's actions by state; `percent` is the finished ones (any outcome).
+ * @typedef {Object} Progress
+ * @property {number} total
+ * @property {number} pending
+ * @property {number} running
+ * @property {number} completed
+ * @property {number} failed
+ * @property {number} cancelled
+ * @property {number} percent Whole percentage of the actions that finished.
+ */
+
+/**
+ * One action of a job, with its live details.
+ * @typedef {Object} ActionView
+ * @property {string} name Unique within the job.
+ * @property {string} type Its action type, e.g. "demo.sleep".
+ * @property {Status} status
+ * @property {number} attempts Attempts made, the one under way included (0 if it never ran).
+ * @property {string | null} started_at ISO 8601.
+ * @property {string | null} finished_at ISO 8601.
+ * @property {*} result What the action returned (big jobs leave it out).
+ * @property {string | null} error Why it failed, once it has.
+ * @property {number | null} batch Big jobs: which batch ran it.
+ * @property {number | null} attempt The attempt running now (or next, when retrying).
+ * @property {number | null} progress Percent the action reported while running.
+ * @property {string | null} progress_message
+ * @property {string | null} last_failure Why the previous attempt failed.
+ * @property {string | null} next_retry_at ISO 8601: when the next attempt starts.
+ */
+
+/**
+ * A job as `GET /api/jobs/{id}` shows it, and as each live message carries it.
+ * @typedef {Object} JobView
+ * @property {string} job_id
+ * @property {Status} status
+ * @property {string} owner
+ * @property {Object<string, string>} labels
+ * @property {string} created_at ISO 8601.
+ * @property {string} updated_at ISO 8601.
+ * @property {string | null} finished_at ISO 8601.
+ * @property {Progress} progress Always complete, even in a message of changes.
+ * @property {ActionView[]} actions All actions, or one page of a big job's.
+ * @property {number} version Grows by one on every change of the job.
+ * @property {string | null} error Why the job as a whole stopped, if no action explains it.
+ * @property {number | null} actions_total Big jobs: how many actions the page is from.
+ * @property {number} actions_offset
+ * @property {string} run_id
+ * @property {boolean} actions_are_changes In what `watchJob` hands over: always false.
+ * @property {boolean} stale
+ * @property {string | null} read_at
+ */
+
+/**
+ * What starting a job answers (Fanout's `202 Accepted`, passed on by your backend).
+ * @typedef {Object} JobAccepted
+ * @property {string} job_id
+ * @property {string} status_url
+ * @property {string} events_url
+ * @property {string} ws_url
+ * @property {string} watch_token Lets a browser watch this job, and only watch it.
+ * @property {string} watch_token_expires_at ISO 8601.
+ */
+
+/**
+ * A watch token, or a function giving one (called on every connection and reconnection, so a
+ * page can ask its backend for a fresh token when the first has expired).
+ * @typedef {string | (() => string | Promise<string>)} TokenSource
+ */
+
+/**
+ * @typedef {Object} WatchOptions
+ * @property {string | URL} [baseUrl] Fanout's address; default: where this module came from.
+ * @property {"auto" | "sse" | "websocket"} [transport] "auto" (the default) uses Server-Sent
+ *   Events and falls back to a WebSocket when they are missing or refused.
+ * @property {(err: Error) => void} [onError] Told of problems the watch gets over (a dropped
+ *   connection, a fallback, a retry); the watch goes on.
+ */
+
+/**
+ * What `watchJob` returns.
+ * @typedef {Object} Watch
+ * @property {Promise<JobView>} done The final state; rejects if the watch cannot go on.
+ * @property {() => void} close Stops watching; `done` then rejects with an "AbortError".
+ */
+
+/** @type {ReadonlySet<string>} */
+const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
+const TRY_LATER = 1013; // WebSocket close code: Temporal unreachable for now
+const TRY_LATER_DELAY_MS = 2000;
+const TRY_LATER_TIMES = 3;
+const RECONNECTS = 5; // reconnections in a row that bring no new message before giving up
+
+/**
+ * Start a job through the page's own backend, which holds the API key and forwards the request
+ * to Fanout's `POST /api/jobs`.
+ *
+ * @param {string | URL} backendUrl Your backend's endpoint, e.g. "/start".
+ * @param {*} request The JSON body to send (a job request, or whatever your backend expects).
+ * @param {RequestInit} [init] More fetch options (headers, signal, credentials...).
+ * @returns {Promise<JobAccepted>}
+ * @throws {Error & {status: number}} On an answer that is not 2xx: the message is its `detail`.
+ */
+export async function startJob(backendUrl, request, init = {}) {
+  const headers = new Headers(init.headers);
+  if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+  if (!headers.has("Accept")) headers.set("Accept", "application/json, application/problem+json");
+  const response = await fetch(backendUrl, {
+    method: "POST",
+    ...init,
+    headers,
+    body: JSON.stringify(request ?? {}),
+  });
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const detail = body && typeof body.detail === "string" ? body.detail : null;
+    const error = new Error(
+      detail || `${response.status} ${response.statusText || "error"} from ${response.url}`
+    );
+    Object.assign(error, { status: response.status, body });
+    throw error;
+  }
+  if (body === null || typeof body !== "object") {
+    throw Object.assign(new Error(`The answer from ${response.url} is not JSON.`), {
+      status: response.status,
+    });
+  }
+  return /** @type {JobAccepted} */ (body);
+}
+
+/**
+ * Follow a job live until it ends: `onUpdate` gets the whole job on every change.
+ *
+ * @param {string} jobId
+ * @param {TokenSource} token A watch token (from `startJob`'s answer, or from your backend).
+ * @param {(job: JobView) => void} onUpdate Called with each state, the final one included.
+ * @param {WatchOptions} [options]
+ * @returns {Watch}
+ */
+export function watchJob(jobId, token, onUpdate, options = {}) {
+  const base = new URL(options.baseUrl ?? new URL("..", import.meta.url));
+  if (!base.pathname.endsWith("/")) base.pathname += "/";
+  const transport = options.transport ?? "auto";
+  const notify = options.onError ?? (() => {});
+  const path = `api/jobs/${encodeURIComponent(jobId)}`;
+
+  /** @type {(job: JobView) => void} */
+  let resolve;
+  /** @type {(err: Error) => void} */
+  let reject;
+  /** @type {Promise<JobView>} */
+  const done = new Promise((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+
+  let settled = false;
+  /** @type {JobView | null} */
+  let state = null;
+  /** @type {number | null} */
+  let version = null;
+  /** @type {EventSource | null} */
+  let source = null;
+  /** @type {WebSocket | null} */
+  let socket = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  let quietReconnects = 0; // reconnections since the last message
+  let laterTries = 0; // 1013 answers in a row
+
+  function stop() {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (source) source.close();
+    source = null;
+    if (socket) {
+      const open = socket;
+      socket = null;
+      open.onmessage = open.onclose = open.onerror = null;
+      if (open.readyState <= 1) open.close(1000);
+    }
+  }
+
+  /** @param {JobView} job */
+  function finish(job) {
+    if (settled) return;
+    settled = true;
+    stop();
+    resolve(job);
+  }
+
+  /** @param {Error} err */
+  function fail(err) {
+    if (settled) return;
+    settled = true;
+    stop();
+    reject(err);
+  }
+
+  /**
+   * @param {string} message
+   * @param {Object} [fields] e.g. `code` or `status`
+   * @returns {Error & Object}
+   */
+  function problem(message, fields = {}) {
+    return Object.assign(new Error(message), fields);
+  }
+
+  /** @param {Error} err */
+  function tell(err) {
+    try {
+      notify(err);
+    } catch (thrown) {
+      console.error(thrown);
+    }
+  }
+
+  async function currentToken() {
+    const value = typeof token === "function" ? await token() : token;
+    if (typeof value !== "string" || !value) throw problem("No watch token to watch the job with.");
+    return value;
+  }
+
+  /**
+   * @param {"events" | "ws"} kind
+   * @param {string} value The watch token.
+   */
+  function streamUrl(kind, value) {
+    const url = new URL(`${path}/${kind}`, base);
+    if (kind === "ws") url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("token", value);
+    if (version !== null) url.searchParams.set("last_event_id", String(version));
+    return url;
+  }
+
+  /**
+   * One message: the whole job, or (big jobs) the actions that changed since the last one.
+   * @param {string} text
+   * @returns {boolean} Whether it was the final state.
+   */
+  function receive(text) {
+    /** @type {JobView} */
+    const message = JSON.parse(text);
+    quietReconnects = 0;
+    laterTries = 0;
+    if (typeof message.version === "number") version = message.version;
+    state = message.actions_are_changes && state ? merged(state, message) : message;
+    state = { ...state, actions_are_changes: false };
+    onUpdate(state);
+    if (FINAL.has(state.status)) {
+      finish(state);
+      return true;
+    }
+    return false;
+  }
+
+  /** @param {string} text */
+  function handle(text) {
+    try {
+      receive(text);
+    } catch (err) {
+      fail(err instanceof Error ? err : problem(String(err)));
+    }
+  }
+
+  // --- Server-Sent Events -------------------------------------------------------------------
+
+  async function openEvents() {
+    let value;
+    try {
+      value = await currentToken();
+    } catch (err) {
+      fail(/** @type {Error} */ (err));
+      return;
+    }
+    if (settled) return;
+    const url = streamUrl("events", value);
+    const events = new EventSource(url.href);
+    source = events;
+    let delivered = false;
+    events.onmessage = (event) => {
+      if (settled || source !== events) return;
+      delivered = true;
+      handle(event.data);
+    };
+    events.onerror = () => {
+      if (settled || source !== events) return;
+      if (events.readyState !== EventSource.CLOSED) {
+        tell(problem("The event stream dropped; reconnecting."));
+        return; // the browser reconnects by itself, resuming after the last version
+      }
+      events.close();
+      source = null;
+      if (delivered && ++quietReconnects <= RECONNECTS) {
+        tell(problem("The event stream closed; reconnecting with a fresh token."));
+        openEvents();
+      } else if (transport === "auto" && typeof WebSocket !== "undefined") {
+        tell(problem("The event stream was refused or broken; trying a WebSocket."));
+        openSocket();
+      } else {
+        refusedEvents(url);
+      }
+    };
+  }
+
+  /**
+   * Why a stream was refused, from the server's answer to the same request.
+   * @param {URL} url
+   */
+  async function refusedEvents(url) {
+    const abort = new AbortController();
+    let error = problem(`The event stream of job ${jobId} could not be opened.`);
+    try {
+      const response = await fetch(url.href, {
+        signal: abort.signal,
+        headers: { Accept: "application/json, application/problem+json" },
+      });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        const detail = body && typeof body.detail === "string" ? body.detail : null;
+        error = problem(detail || `${response.status} from ${url.origin}`, {
+          status: response.status,
+        });
+      }
+    } catch {
+      // unreachable: the first message says enough
+    } finally {
+      abort.abort();
+    }
+    fail(error);
+  }
+
+  // --- WebSocket ----------------------------------------------------------------------------
+
+  async function openSocket() {
+    let value;
+    try {
+      value = await currentToken();
+    } catch (err) {
+      fail(/** @type {Error} */ (err));
+      return;
+    }
+    if (settled) return;
+    const ws = new WebSocket(streamUrl("ws", value).href);
+    socket = ws;
+    let delivered = false;
+    ws.onmessage = (event) => {
+      if (settled || socket !== ws) return;
+      if (typeof event.data !== "string") return;
+      delivered = true;
+      handle(event.data);
+    };
+    ws.onclose = (event) => {
+      if (settled || socket !== ws) return;
+      socket = null;
+      const reason = event.reason || closeReason(event.code);
+      const error = problem(reason, { code: event.code });
+      if (event.code === TRY_LATER && transport !== "sse" && ++laterTries <= TRY_LATER_TIMES) {
+        tell(error);
+        timer = setTimeout(() => {
+          timer = null;
+          openSocket();
+        }, TRY_LATER_DELAY_MS);
+      } else if (event.code === 1006 && delivered && ++quietReconnects <= RECONNECTS) {
+        tell(problem("The WebSocket dropped; reconnecting.", { code: event.code }));
+        openSocket();
+      } else if (event.code === 1000) {
+        fail(problem("The job's stream ended before the job did (was it deleted?).", { code: 1000 }));
+      } else {
+        fail(error);
+      }
+    };
+  }
+
+  // --- start --------------------------------------------------------------------------------
+
+  const hasEvents = typeof EventSource !== "undefined";
+  const hasSocket = typeof WebSocket !== "undefined";
+  if (transport !== "auto" && transport !== "sse" && transport !== "websocket") {
+    fail(problem(`Unknown transport ${JSON.stringify(transport)}: use auto, sse or websocket.`));
+  } else if (transport === "websocket" || (transport === "auto" && !hasEvents)) {
+    if (hasSocket) openSocket();
+    else fail(problem("This environment has no WebSocket."));
+  } else if (hasEvents) {
+    openEvents();
+  } else {
+    fail(problem("This environment has no EventSource."));
+  }
+
+  return {
+    done,
+    close() {
+      if (settled) return;
+      done.catch(() => {}); // closing on purpose is no unhandled rejection
+      const error = problem("The watch was closed.");
+      error.name = "AbortError";
+      fail(error);
+    },
+  };
+}
+
+/**
+ * The state after a message of changes: same-name actions replaced in place, new ones added.
+ * @param {JobView} state
+ * @param {JobView} changes
+ * @returns {JobView}
+ */
+function merged(state, changes) {
+  const actions = state.actions.slice();
+  const index = new Map(actions.map((action, i) => [action.name, i]));
+  for (const action of changes.actions) {
+    const at = index.get(action.name);
+    if (at === undefined) {
+      index.set(action.name, actions.length);
+      actions.push(action);
+    } else {
+      actions[at] = action;
+    }
+  }
+  return { ...changes, actions };
+}
+
+/**
+ * A sentence for a close without one (the browser's own codes, e.g. 1006: no connection).
+ * @param {number} code
+ */
+function closeReason(code) {
+  if (code === 1006) return "The WebSocket connection failed or was cut.";
+  return `The WebSocket closed with code ${code}.`;
+}
