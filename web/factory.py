@@ -44,6 +44,14 @@ as the reason and one of these codes:
 """
 
 
+TAGS = [
+    {"name": "jobs", "description": "Start, read, list, cancel and retry jobs."},
+    {"name": "streams", "description": "A job's changes as they happen: SSE and WebSocket."},
+    {"name": "actions", "description": "The action types a job may use."},
+    {"name": "health", "description": "Liveness and readiness for load balancers."},
+]
+
+
 def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAPI:
     """The API, and with `dashboard` the NiceGUI dashboard (one per process: NiceGUI is global)."""
     api_keys = ApiKeys.from_settings(config)
@@ -77,6 +85,8 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
         lifespan=lifespan,
         static_url="/static/docs",
         generate_unique_id_function=lambda route: route.name,  # operationId: `create_job`
+        openapi_tags=TAGS,
+        servers=[{"url": "/", "description": "This server"}],
     )
     app.state.settings = config
     app.state.api_keys = api_keys

@@ -31,6 +31,8 @@ def install(app: FastAPI) -> None:
                 summary=app.summary,
                 description=app.description,
                 routes=app.routes,
+                tags=app.openapi_tags,
+                servers=app.servers,
             )
             for path in document.get("paths", {}).values():
                 for operation in path.values():
