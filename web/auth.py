@@ -55,6 +55,11 @@ class ApiKeys:
     def user_for(self, key: str) -> User | None:
         return _lookup(self._entries, key.encode())
 
+    def user_named(self, name: str) -> User | None:
+        """The user called `name` while some key of theirs exists (admin if any key is)."""
+        users = [user for _, user in self._entries if user.name == name]
+        return max(users, key=lambda u: u.admin) if users else None
+
     def user_for_digest(self, digest: str) -> User | None:
         """The user whose key has this SHA-256 (what a dashboard session keeps, not the key)."""
         return _lookup(self._digests, digest.encode())

@@ -104,7 +104,9 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=metrics)
     app.add_middleware(SecurityHeaders)
-    if config.cors_origins:  # outermost: refusals and errors carry its headers too
+    # Outermost: refusals and 4xx answers carry its headers too (an unexpected error's 500 is
+    # answered by Starlette outside every middleware, without them).
+    if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=config.cors_origins,

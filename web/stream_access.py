@@ -7,8 +7,10 @@ Three ways in, tried in this order:
 3. the dashboard's session cookie, only from a page of this origin: a WebSocket from another
    site would carry the cookie too, so its `Origin` must be this one.
 
-Wrong keys and forged tokens count against the caller's address like the other routes' wrong
-keys; past the limit every attempt from it is refused for the minute.
+Wrong keys count against the caller's address like the other routes' wrong keys; past the
+limit every attempt from it is refused for the minute. Invalid tokens do not count: any web
+page can make a visitor's browser open a stream with junk in `?token=` (no CORS stops that),
+which must not lock the visitor's address out, and a signature cannot be guessed anyway.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ async def stream_viewer(connection: HTTPConnection, job_id: str) -> User:
     """The user opening `job_id`'s stream; StreamRefused if nobody is, or not for this job."""
     quotas, address = get_quotas(connection), client_address(connection)
     if quotas is not None and (wait := await quotas.refused_address(address)) is not None:
-        raise StreamRefused(429, "Too many wrong keys or tokens came from here.", wait)
+        raise StreamRefused(429, "Too many wrong API keys came from here.", wait)
     keys: ApiKeys = connection.app.state.api_keys
     header = connection.headers.get("authorization")
     if header:
@@ -55,11 +57,12 @@ async def stream_viewer(connection: HTTPConnection, job_id: str) -> User:
     if token := connection.query_params.get("token"):
         tokens: WatchTokens = connection.app.state.watch_tokens
         try:
-            return tokens.user_for(token, job_id)
+            name = tokens.user_for(token, job_id)
         except BadWatchToken as bad:
-            if bad.forged and quotas is not None:
-                await quotas.failed_key(address)
             raise StreamRefused(403 if bad.other_job else 401, str(bad)) from None
+        if (user := keys.user_named(name)) is None:
+            raise StreamRefused(401, "This watch token's user has no API key any more.")
+        return user
     session_user: Callable[[str], User | None] | None = getattr(
         connection.app.state, "session_user", None
     )

@@ -125,6 +125,19 @@ async def test_guessing_keys_locks_the_address_out_for_a_minute(limited: Limited
     assert code == 4429, reason
 
 
+async def test_junk_watch_tokens_never_lock_an_address_out(limited: Limited) -> None:
+    """Any web page can make its visitor's browser open streams with junk tokens (no CORS
+    stops an EventSource or a WebSocket): that must not lock the visitor's address out."""
+    async with limited.user("bob") as bob, httpx.AsyncClient(base_url=limited.url) as page:
+        job_id = (await post(bob)).json()["job_id"]
+        ws_url = limited.url.replace("http", "ws") + f"/api/jobs/{job_id}/ws?token=junk"
+        for _ in range(5):  # over the limit of 3 wrong keys a minute
+            events = await page.get(f"/api/jobs/{job_id}/events", params={"token": "junk"})
+            assert events.status_code == 401, events.text
+            assert (await closing(ws_url, None))[0] == 4401
+        assert (await bob.get("/api/jobs")).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("action", "loc", "says"),
     [

@@ -255,6 +255,7 @@ async def test_the_seeds_status_route_answers_like_the_job(api: Api) -> None:
             if job.json()["status"] == "COMPLETED":
                 break
             await asyncio.sleep(0.1)
+        assert job.json()["status"] == "COMPLETED"
         seed_route = await http.get(f"/api/jobs/{job_id}/status")
         assert seed_route.json() == job.json()
         assert seed_route.headers["etag"] == job.headers["etag"]
@@ -299,3 +300,13 @@ async def test_openapi_document_validates_and_names_operations_plainly(api: Api)
     problem = operations[("/api/jobs", "post")]["responses"]["422"]["content"]
     assert list(problem) == ["application/problem+json"]
     assert "4401" in document["info"]["description"]  # the WebSocket's close codes
+
+
+@pytest.mark.parametrize("version", ["²", "1" * 5000, "-1", "1.5"])
+async def test_a_websocket_resume_point_that_is_not_a_version_is_refused(
+    api: Api, version: str
+) -> None:
+    """Not a crash (a traceback and 1011): 1008 with the reason."""
+    accepted = await start(api)
+    code, reason = await closing(f"{accepted['ws_url']}?last_event_id={version}")
+    assert (code, reason) == (1008, "last_event_id must be a version: 0, 1, 2 ...")

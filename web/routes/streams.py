@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ CLOSE_CODES = {
     4404: "no such job, or not yours",
     4429: "too many wrong keys or tokens from this address: wait a minute",
 }
+VERSION = re.compile(r"[0-9]{1,18}")
 WRONG_JOB: Responses = {403: {"model": Problem, "description": "A watch token for another job."}}
 # A close frame's reason holds 123 bytes: it never carries the id itself.
 NOT_A_JOB_ID = "Not a job id: ids are 1-200 letters, digits or ._:@+=- characters."
@@ -64,7 +66,8 @@ async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterat
                 continue  # the same state, only now known to be final
             if resumed or snapshot.view.version > (after or 0):
                 text = snapshot.view_json
-                if snapshot.big and sent is not None and not snapshot.finished:
+                final = snapshot.finished or snapshot.view.status.finished
+                if snapshot.big and sent is not None and not final:
                     changed = [LiveActionState.model_construct(**dict(a)) for a in snapshot.changes]
                     update = {"actions": changed, "actions_are_changes": True}
                     text = snapshot.view.model_copy(update=update).model_dump_json()
@@ -140,12 +143,13 @@ async def job_socket(
         reason = str(refusal)
         if refusal.retry_after_s:
             reason += f" Try again in {math.ceil(refusal.retry_after_s)} s."
-        await websocket.close(refusal.close_code, reason[:120])
+        await websocket.close(refusal.close_code, fits(reason))
         return
     if not valid_job_id(job_id):
         await websocket.close(CLOSE_BAD_INPUT, NOT_A_JOB_ID)
         return
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    # ASCII digits only (str.isdigit() takes "²"), and no more than a version can have.
+    after = int(last_event_id) if last_event_id and VERSION.fullmatch(last_event_id) else None
     if last_event_id is not None and after is None:
         await websocket.close(CLOSE_BAD_INPUT, "last_event_id must be a version: 0, 1, 2 ...")
         return
@@ -160,11 +164,16 @@ async def job_socket(
     except TemporalUnavailable:
         await websocket.close(CLOSE_TRY_LATER, "Temporal is unreachable; try again shortly.")
     except RPCError as err:  # Temporal answers, and refuses (e.g. a namespace it lacks)
-        await websocket.close(CLOSE_REFUSED, f"Temporal refused: {err.message}"[:120])
+        await websocket.close(CLOSE_REFUSED, fits(f"Temporal refused: {err.message}"))
     except WebSocketDisconnect:
         pass
     else:
         await websocket.close()
+
+
+def fits(reason: str) -> str:
+    """A close frame's reason holds 123 bytes of UTF-8: cut there, never inside a character."""
+    return reason.encode()[:123].decode(errors="ignore")
 
 
 async def _send_until_closed(websocket: WebSocket, messages: AsyncIterator[Message]) -> None:
