@@ -310,3 +310,13 @@ async def test_a_websocket_resume_point_that_is_not_a_version_is_refused(
     accepted = await start(api)
     code, reason = await closing(f"{accepted['ws_url']}?last_event_id={version}")
     assert (code, reason) == (1008, "last_event_id must be a version: 0, 1, 2 ...")
+
+
+async def test_a_token_ends_when_its_user_has_no_key(api: Api) -> None:
+    """Removing a user's keys ends the tokens made for them (they hold only the name)."""
+    job_id = (await start(api))["job_id"]
+    tokens = WatchTokens(api.settings.session_secret or "", ttl_s=900)
+    gone = tokens.issue(job_id, User("mallory", admin=True)).token
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+        response = await http.get(f"/api/jobs/{job_id}/events", params={"token": gone})
+    assert "no API key any more" in assert_problem(response, 401)["detail"]
