@@ -287,7 +287,11 @@ async def test_client_merges_changes_reconnects_falls_back_and_closes(
 ) -> None:
     """The client's own decisions, on made-up streams: a big job's change messages merged into
     the whole job, a new stream with `last_event_id` and a fresh token after the browser gave
-    up on one, the WebSocket when the first stream is refused, and `close()`."""
+    up on one, the WebSocket when the first stream is refused, and `close()`. Then reconnects:
+    a WebSocket closed by a server restart (1012) and a network drop (1006) comes back; a run of
+    reconnections without a message ends the watch, waiting longer before each; a stream the
+    browser resumed with an expired token, or that a proxy answers 502, is opened again with a
+    fresh token; refusals that no retry helps end the watch at once."""
     outcome = await page.evaluate(
         """async ([fanout]) => {
             const { watchJob } = await import(`${fanout}/static/fanout.js`);
@@ -304,9 +308,25 @@ async def test_client_merges_changes_reconnects_falls_back_and_closes(
                 constructor(url) { this.url = url; this.readyState = 0; sockets.push(this); }
                 close() { this.readyState = 3; }
             }
+            const probes = [], answers = [];  // what the client's fetch got, and will get
+            const realFetch = window.fetch;
+            window.fetch = async (url) => {
+                probes.push(String(url));
+                const [status, detail] = answers.shift();
+                return new Response(JSON.stringify({ detail }), { status,
+                    headers: { "Content-Type": "application/problem+json" } });
+            };
             window.EventSource = FakeSource;
             window.WebSocket = FakeSocket;
             const tick = () => new Promise((r) => setTimeout(r, 10));
+            const until = async (ready) => {
+                for (const end = performance.now() + 5000; !ready(); await tick()) {
+                    if (performance.now() > end) throw new Error(`never: ${ready}`);
+                }
+            };
+            const failure = (err) => ({ name: err.name, message: err.message,
+                                        code: err.code ?? null, status: err.status ?? null });
+            const retryDelayMs = 20;
             const job = (version, status, actions, changes = false) => ({
                 job_id: "job-1", status, version, progress: { percent: 0 }, actions,
                 actions_are_changes: changes });
@@ -315,14 +335,15 @@ async def test_client_merges_changes_reconnects_falls_back_and_closes(
                 let tokens = 0;
                 const updates = [];
                 const first = watchJob("job-1", () => `token-${++tokens}`,
-                                       (view) => updates.push(structuredClone(view)), { baseUrl });
+                                       (view) => updates.push(structuredClone(view)),
+                                       { baseUrl, retryDelayMs });
                 await tick();
                 sources[0].send(job(1, "RUNNING", [
                     { name: "a", status: "RUNNING" }, { name: "b", status: "PENDING" }]));
                 sources[0].send(job(2, "RUNNING", [
                     { name: "b", status: "RUNNING" }, { name: "c", status: "PENDING" }], true));
                 sources[0].give_up();
-                await tick();
+                await until(() => sources.length === 2);
                 sources[1].send(job(3, "COMPLETED", [{ name: "a", status: "COMPLETED" }]));
                 const final = await first.done;
 
@@ -338,12 +359,91 @@ async def test_client_merges_changes_reconnects_falls_back_and_closes(
                 await tick();
                 closed.close();
                 const aborted = await closed.done.catch((err) => err.name);
+                const before = { sources: sources.length, sockets: sockets.length };
+
+                // A server restart, then a network drop: the socket comes back each time.
+                let restartTokens = 0;
+                const told = [];
+                const restarted = watchJob("job-4", () => `fresh-${++restartTokens}`, () => {},
+                    { baseUrl, transport: "websocket", retryDelayMs,
+                      onError: (err) => told.push(err.code ?? null) });
+                await until(() => sockets.length === before.sockets + 1);
+                sockets.at(-1).onmessage({ data: JSON.stringify(job(7, "RUNNING", [])) });
+                sockets.at(-1).onclose({ code: 1012, reason: "" });
+                await until(() => sockets.length === before.sockets + 2);
+                sockets.at(-1).onclose({ code: 1006, reason: "" });  // no message on this one
+                await until(() => sockets.length === before.sockets + 3);
+                sockets.at(-1).onmessage({ data: JSON.stringify(job(8, "COMPLETED", [])) });
+                const restartedFinal = await restarted.done;
+                const restartSockets = sockets.slice(before.sockets).map((s) => s.url);
+
+                // Reconnections in a row without a message: each waits longer, then it gives up.
+                const from = sockets.length;
+                const gaps = [];
+                const dropping = watchJob("job-5", "token", () => {},
+                                          { baseUrl, transport: "websocket", retryDelayMs });
+                const gaveUp = dropping.done.catch(failure);
+                await until(() => sockets.length === from + 1);
+                sockets.at(-1).onmessage({ data: JSON.stringify(job(1, "RUNNING", [])) });
+                for (let i = 0; i < 6; i++) {
+                    const count = sockets.length;
+                    const closedAt = performance.now();
+                    sockets.at(-1).onclose({ code: i === 0 ? 1006 : 1012, reason: "" });
+                    if (i === 5) break;
+                    await until(() => sockets.length === count + 1);
+                    gaps.push(performance.now() - closedAt);
+                }
+                const gaveUpWith = await gaveUp;
+                await new Promise((r) => setTimeout(r, 100));
+                const droppingSockets = sockets.length - from;  // none after giving up
+
+                // SSE only, a token function: the browser resumed a quiet stream with the first
+                // token, which expired; then a proxy answered 502 during a deploy.
+                const sseFrom = sources.length;
+                let sseTokens = 0;
+                const sse = watchJob("job-6", () => `sse-${++sseTokens}`, () => {},
+                                     { baseUrl, transport: "sse", retryDelayMs });
+                await until(() => sources.length === sseFrom + 1);
+                sources.at(-1).send(job(4, "RUNNING", []));
+                sources.at(-1).give_up();  // delivered, then the browser could not resume it
+                await until(() => sources.length === sseFrom + 2);
+                answers.push([401, "This watch token has expired."]);
+                sources.at(-1).give_up();  // quiet, then refused
+                await until(() => sources.length === sseFrom + 3);
+                answers.push([502, "Bad gateway"]);
+                sources.at(-1).give_up();
+                await until(() => sources.length === sseFrom + 4);
+                sources.at(-1).send(job(5, "COMPLETED", []));
+                const sseFinal = await sse.done;
+                const sseSources = sources.slice(sseFrom).map((s) => s.url);
+
+                // Refusals: a fresh token once for 4401, no retry for the others.
+                const refusals = [];
+                for (const [code, reason] of [[4401, "This watch token has expired."],
+                                              [4403, "Not this job's token."],
+                                              [4429, "Too many watchers."],
+                                              [1008, "Bad request."],
+                                              [1011, "Server error."]]) {
+                    const at = sockets.length;
+                    let n = 0;
+                    const refused = watchJob("job-7", () => `t-${++n}`, () => {},
+                                             { baseUrl, transport: "websocket", retryDelayMs });
+                    await until(() => sockets.length === at + 1);
+                    sockets.at(-1).onclose({ code, reason });
+                    await tick();
+                    if (sockets.length > at + 1) sockets.at(-1).onclose({ code, reason });
+                    const outcome = await refused.done.catch(failure);
+                    refusals.push([code, sockets.slice(at).map((s) => s.url), outcome]);
+                }
                 return {
                     updates, final, aborted, fallback,
-                    sources: sources.map((s) => [s.url, !!s.closed]),
-                    sockets: sockets.map((s) => s.url) };
+                    sources: sources.slice(0, before.sources).map((s) => [s.url, !!s.closed]),
+                    sockets: sockets.slice(0, before.sockets).map((s) => s.url),
+                    restartedFinal, restartSockets, told, gaps, gaveUpWith, droppingSockets,
+                    sseFinal, sseSources, probes, refusals };
             } finally {
                 [window.EventSource, window.WebSocket] = real;
+                window.fetch = realFetch;
             }
         }""",
         [example.fanout],
@@ -370,3 +470,50 @@ async def test_client_merges_changes_reconnects_falls_back_and_closes(
         "code": 4401,
     }
     assert outcome["aborted"] == "AbortError"
+
+    ws = "ws://127.0.0.1:9/api/jobs"
+    assert outcome["restartedFinal"]["version"] == 8
+    assert outcome["restartSockets"] == [
+        f"{ws}/job-4/ws?token=fresh-1",
+        f"{ws}/job-4/ws?token=fresh-2&last_event_id=7",  # after 1012
+        f"{ws}/job-4/ws?token=fresh-3&last_event_id=7",  # after 1006, on another connection
+    ]
+    assert outcome["told"] == [1012, 1006]
+
+    # 5 reconnections (RECONNECTS) without a message, each after twice the wait of the one
+    # before (20 ms first), then `done` rejects with the last close's reason.
+    gaps = outcome["gaps"]
+    assert len(gaps) == 5, gaps
+    for gap, delay in zip(gaps, (20, 40, 80, 160, 320), strict=True):
+        assert delay - 2 <= gap < delay + 500, gaps
+    assert gaps == sorted(gaps), gaps
+    assert outcome["droppingSockets"] == 6  # the first and 5 reconnections, then no more
+    gave_up = outcome["gaveUpWith"]
+    assert gave_up["name"] == "Error", gave_up
+    assert gave_up["code"] == 1012, gave_up
+    assert "5 reconnections" in gave_up["message"], gave_up
+    assert "code 1012" in gave_up["message"], gave_up
+
+    assert outcome["sseFinal"]["version"] == 5
+    assert outcome["sseSources"] == [
+        f"{base}/job-6/events?token=sse-1",
+        f"{base}/job-6/events?token=sse-2&last_event_id=4",  # the client's own reconnect
+        f"{base}/job-6/events?token=sse-3&last_event_id=4",  # 401: once with a fresh token
+        f"{base}/job-6/events?token=sse-4&last_event_id=4",  # 502: again, after a wait
+    ]
+    assert outcome["probes"] == outcome["sseSources"][1:3]  # why the refused ones were refused
+
+    refusals = {code: (urls, error) for code, urls, error in outcome["refusals"]}
+    urls, error = refusals[4401]
+    assert urls == [f"{ws}/job-7/ws?token=t-1", f"{ws}/job-7/ws?token=t-2"]
+    assert error["code"] == 4401, error
+    assert error["message"] == "This watch token has expired.", error
+    for code, reason in (
+        (4403, "Not this job's token."),
+        (4429, "Too many watchers."),
+        (1008, "Bad request."),
+        (1011, "Server error."),
+    ):
+        urls, error = refusals[code]
+        assert urls == [f"{ws}/job-7/ws?token=t-1"], (code, urls)
+        assert error == {"name": "Error", "message": reason, "code": code, "status": None}

@@ -79,8 +79,11 @@
  */
 
 /**
- * A watch token, or a function giving one (called on every connection and reconnection, so a
- * page can ask its backend for a fresh token when the first has expired).
+ * A watch token, or a function giving one. The function is called whenever the client itself
+ * opens a connection: the first, a fallback to the WebSocket, each reconnection after a lost
+ * stream, and one more try when a stream is refused with 401/4401. So a page can ask its backend
+ * for a fresh token when the first has expired. It is not called for the browser's own
+ * EventSource reconnects, which reuse the URL (and token) of the stream they resume.
  * @typedef {string | (() => string | Promise<string>)} TokenSource
  */
 
@@ -91,6 +94,9 @@
  *   Events and falls back to a WebSocket when they are missing or refused.
  * @property {(err: Error) => void} [onError] Told of problems the watch gets over (a dropped
  *   connection, a fallback, a retry); the watch goes on.
+ * @property {number} [retryDelayMs] The first delay before reconnecting, in milliseconds
+ *   (default 1000); it doubles with each reconnection in a row that brings no new message, up to
+ *   15 s.
  */
 
 /**
@@ -102,10 +108,13 @@
 
 /** @type {ReadonlySet<string>} */
 const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
-const TRY_LATER = 1013; // WebSocket close code: Temporal unreachable for now
-const TRY_LATER_DELAY_MS = 2000;
-const TRY_LATER_TIMES = 3;
 const RECONNECTS = 5; // reconnections in a row that bring no new message before giving up
+const RETRY_DELAY_MS = 1000; // before the first of them; doubled before each next one...
+const MAX_RETRY_DELAY_MS = 15000; // ...up to this
+// WebSocket closes worth reconnecting after: going away, cut (a network drop), service restart
+// (a server shutting down), try again later (Temporal unreachable for now).
+/** @type {ReadonlySet<number>} */
+const RETRY_CODES = new Set([1001, 1006, 1012, 1013]);
 
 /**
  * Start a job through the page's own backend, which holds the API key and forwards the request
@@ -153,9 +162,18 @@ export async function startJob(backendUrl, request, init = {}) {
 /**
  * Follow a job live until it ends: `onUpdate` gets the whole job on every change.
  *
+ * A lost connection is reopened (resuming after the last version seen), waiting longer each
+ * time: 1 s, 2 s, 4 s, 8 s, then 15 s. After RECONNECTS (5) reconnections in a row that bring no
+ * new message, `done` rejects with why the last one ended. WebSocket closes 1001, 1006, 1012 and
+ * 1013 are retried, as are event streams that the browser could not resume and refused streams
+ * the server answers with a 5xx. A refused token (401/4401) is retried once with a fresh one when
+ * `token` is a function; other refusals (4403, 4404, 4429, 1008, 1011...) reject `done` with the
+ * server's reason.
+ *
  * @param {string} jobId
  * @param {TokenSource} token A watch token (from `startJob`'s answer, or from your backend).
- * @param {(job: JobView) => void} onUpdate Called with each state, the final one included.
+ * @param {(job: JobView) => void} onUpdate Called with each state, the final one included. If it
+ *   throws, the watch ends: `done` rejects with what it threw.
  * @param {WatchOptions} [options]
  * @returns {Watch}
  */
@@ -164,6 +182,8 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
   if (!base.pathname.endsWith("/")) base.pathname += "/";
   const transport = options.transport ?? "auto";
   const notify = options.onError ?? (() => {});
+  const firstDelay = options.retryDelayMs ?? RETRY_DELAY_MS;
+  const refreshable = typeof token === "function";
   const path = `api/jobs/${encodeURIComponent(jobId)}`;
 
   /** @type {(job: JobView) => void} */
@@ -187,8 +207,8 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
   let socket = null;
   /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null;
-  let quietReconnects = 0; // reconnections since the last message
-  let laterTries = 0; // 1013 answers in a row
+  let attempts = 0; // reconnections since the last message, whichever connection made them
+  let refreshed = false; // a refused token retried with a fresh one since the last message
 
   function stop() {
     if (timer !== null) clearTimeout(timer);
@@ -237,6 +257,41 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
     }
   }
 
+  /**
+   * Open a new connection after one was lost, later each time; give up after RECONNECTS of them
+   * in a row without a message.
+   * @param {() => void} open
+   * @param {Error & Object} why How the last connection ended (with its `code` or `status`).
+   */
+  function reconnect(open, why) {
+    if (settled) return;
+    if (++attempts > RECONNECTS) {
+      const tries = `${RECONNECTS} reconnections`;
+      fail(problem(`Gave up after ${tries} without a new message: ${why.message}`, why));
+      return;
+    }
+    const delay = Math.min(firstDelay * 2 ** (attempts - 1), MAX_RETRY_DELAY_MS);
+    tell(problem(`${why.message} Reconnecting in ${delay} ms.`, why));
+    timer = setTimeout(() => {
+      timer = null;
+      open();
+    }, delay);
+  }
+
+  /**
+   * A stream refused for its token: try once more with a fresh one, if `token` can give one.
+   * @param {() => void} open
+   * @param {Error & Object} why
+   * @returns {boolean} Whether it does.
+   */
+  function refresh(open, why) {
+    if (!refreshable || refreshed) return false;
+    refreshed = true;
+    tell(problem(`${why.message} Retrying with a fresh token.`, why));
+    open();
+    return true;
+  }
+
   async function currentToken() {
     const value = typeof token === "function" ? await token() : token;
     if (typeof value !== "string" || !value) throw problem("No watch token to watch the job with.");
@@ -263,8 +318,8 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
   function receive(text) {
     /** @type {JobView} */
     const message = JSON.parse(text);
-    quietReconnects = 0;
-    laterTries = 0;
+    attempts = 0;
+    refreshed = false;
     if (typeof message.version === "number") version = message.version;
     state = message.actions_are_changes && state ? merged(state, message) : message;
     state = { ...state, actions_are_changes: false };
@@ -309,13 +364,14 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
       if (settled || source !== events) return;
       if (events.readyState !== EventSource.CLOSED) {
         tell(problem("The event stream dropped; reconnecting."));
-        return; // the browser reconnects by itself, resuming after the last version
+        return; // the browser reconnects by itself, resuming after the last version (same URL)
       }
       events.close();
       source = null;
-      if (delivered && ++quietReconnects <= RECONNECTS) {
-        tell(problem("The event stream closed; reconnecting with a fresh token."));
-        openEvents();
+      if (delivered) {
+        // The browser's own reconnect was refused (an expired token, a proxy's 5xx...): a new
+        // stream, with a fresh token if `token` gives one.
+        reconnect(openEvents, problem("The event stream closed."));
       } else if (transport === "auto" && typeof WebSocket !== "undefined") {
         tell(problem("The event stream was refused or broken; trying a WebSocket."));
         openSocket();
@@ -326,7 +382,8 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
   }
 
   /**
-   * Why a stream was refused, from the server's answer to the same request.
+   * Why a stream was refused, from the server's answer to the same request; retried if that is
+   * a 5xx (a proxy during a deploy), or a 401 and a fresh token may help.
    * @param {URL} url
    */
   async function refusedEvents(url) {
@@ -349,7 +406,10 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
     } finally {
       abort.abort();
     }
-    fail(error);
+    if (settled) return;
+    const status = /** @type {{status?: number}} */ (error).status ?? 0;
+    if (status >= 500) reconnect(openEvents, error);
+    else if (!(status === 401 && refresh(openEvents, error))) fail(error);
   }
 
   // --- WebSocket ----------------------------------------------------------------------------
@@ -365,11 +425,9 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
     if (settled) return;
     const ws = new WebSocket(streamUrl("ws", value).href);
     socket = ws;
-    let delivered = false;
     ws.onmessage = (event) => {
       if (settled || socket !== ws) return;
       if (typeof event.data !== "string") return;
-      delivered = true;
       handle(event.data);
     };
     ws.onclose = (event) => {
@@ -377,15 +435,10 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
       socket = null;
       const reason = event.reason || closeReason(event.code);
       const error = problem(reason, { code: event.code });
-      if (event.code === TRY_LATER && transport !== "sse" && ++laterTries <= TRY_LATER_TIMES) {
-        tell(error);
-        timer = setTimeout(() => {
-          timer = null;
-          openSocket();
-        }, TRY_LATER_DELAY_MS);
-      } else if (event.code === 1006 && delivered && ++quietReconnects <= RECONNECTS) {
-        tell(problem("The WebSocket dropped; reconnecting.", { code: event.code }));
-        openSocket();
+      if (RETRY_CODES.has(event.code)) {
+        reconnect(openSocket, error);
+      } else if (event.code === 4401 && refresh(openSocket, error)) {
+        // retrying with a fresh token
       } else if (event.code === 1000) {
         fail(problem("The job's stream ended before the job did (was it deleted?).", { code: 1000 }));
       } else {
