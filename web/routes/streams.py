@@ -59,19 +59,21 @@ async def changes(hub: StatusHub, job_id: str, after: int | None) -> AsyncIterat
     A big job's messages after the first carry only the actions that changed (and the counts);
     the final message has the full first page again.
     """
-    resumed, sent = after is None, None
+    resumed, sent, sent_changes = after is None, None, False
     try:
         async for snapshot in hub.watch(job_id):
-            if snapshot.view == sent:
+            if snapshot.view == sent and not (snapshot.finished and sent_changes):
                 continue  # the same state, only now known to be final
             if resumed or snapshot.view.version > (after or 0):
-                text = snapshot.view_json
-                final = snapshot.finished or snapshot.view.status.finished
-                if snapshot.big and sent is not None and not final:
+                text, changes_only = snapshot.view_json, False
+                if snapshot.big and sent is not None and not snapshot.finished:
                     changed = [LiveActionState.model_construct(**dict(a)) for a in snapshot.changes]
                     update = {"actions": changed, "actions_are_changes": True}
                     text = snapshot.view.model_copy(update=update).model_dump_json()
-                resumed, sent = True, snapshot.view
+                    changes_only = True
+                # A final state first seen by the query went out as changes: once the run is
+                # known closed, the whole state goes again (the promised full last message).
+                resumed, sent, sent_changes = True, snapshot.view, changes_only
                 yield Message(snapshot.view.version, text)
     except JobNotFound:
         if sent is None:
