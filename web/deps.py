@@ -106,5 +106,4 @@ async def job_to_change(job_id: JobId, user: CurrentUser, hub: Hub) -> Snapshot:
 
 
 VisibleJob = Annotated[Snapshot, Depends(visible_job)]
-
 JobToChange = Annotated[Snapshot, Depends(job_to_change)]

@@ -139,18 +139,17 @@ async def get_job(
     return conditional(text, entity_tag(text), if_none_match)
 
 
-@router.get("/{job_id}/status", responses=NOT_FOUND | NOT_MODIFIED, response_model=JobView)
-async def get_job_status(
-    job_id: JobId,
-    job: VisibleJob,
-    hub: Hub,
-    if_none_match: IfNoneMatch = None,
-    action_status: ActionStatus = None,
-    offset: Offset = None,
-    limit: Limit = None,
-) -> Response:
-    """The same answer as `GET /api/jobs/{id}`, at the route the original architecture names."""
-    return await get_job(job_id, job, hub, if_none_match, action_status, offset, limit)
+# The route the original architecture names: the same answer, an operationId of its own.
+router.add_api_route(
+    "/{job_id}/status",
+    get_job,
+    name="get_job_status",
+    responses=NOT_FOUND | NOT_MODIFIED,
+    response_model=JobView,
+    summary="Get Job Status",
+    description="The same answer as `GET /api/jobs/{id}`, at the route the original "
+    "architecture names.",
+)
 
 
 def conditional(text: str, etag: str, if_none_match: str | None) -> Response:

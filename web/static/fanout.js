@@ -340,17 +340,26 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
     }
   }
 
+  /**
+   * The token for a new connection, or null if the watch ended meanwhile or has no token
+   * (then it has failed with the reason).
+   * @returns {Promise<string | null>}
+   */
+  async function tokenOrFail() {
+    try {
+      const value = await currentToken();
+      return settled ? null : value;
+    } catch (err) {
+      fail(/** @type {Error} */ (err));
+      return null;
+    }
+  }
+
   // --- Server-Sent Events -------------------------------------------------------------------
 
   async function openEvents() {
-    let value;
-    try {
-      value = await currentToken();
-    } catch (err) {
-      fail(/** @type {Error} */ (err));
-      return;
-    }
-    if (settled) return;
+    const value = await tokenOrFail();
+    if (value === null) return;
     const url = streamUrl("events", value);
     const events = new EventSource(url.href);
     source = events;
@@ -415,14 +424,8 @@ export function watchJob(jobId, token, onUpdate, options = {}) {
   // --- WebSocket ----------------------------------------------------------------------------
 
   async function openSocket() {
-    let value;
-    try {
-      value = await currentToken();
-    } catch (err) {
-      fail(/** @type {Error} */ (err));
-      return;
-    }
-    if (settled) return;
+    const value = await tokenOrFail();
+    if (value === null) return;
     const ws = new WebSocket(streamUrl("ws", value).href);
     socket = ws;
     ws.onmessage = (event) => {
