@@ -66,5 +66,5 @@ async def alice(user: User, ui_worker: None) -> User:
     await user.open("/login")
     user.find(marker="api-key").type(KEYS["alice"])
     user.find("Sign in").click()
-    await user.should_see("Signed in as alice")
+    await user.should_see("Signed in as alice", retries=50)  # the sign-in navigates
     return user

@@ -41,9 +41,9 @@ async def test_sign_in_bad_key_then_good_key_then_sign_out(user: User, ui_worker
     await user.should_see("This API key is not valid.")
     user.find(marker="api-key").type(KEYS["bob"])
     user.find("Sign in").click()
-    await user.should_see("Signed in as bob")
+    await user.should_see("Signed in as bob", retries=50)  # the sign-in navigates
     user.find("Sign out").click()
-    await user.should_see("API key")
+    await user.should_see("API key", retries=50)
     await user.open("/jobs")
     await user.should_see("API key")  # the session is gone
 
@@ -57,7 +57,7 @@ async def test_the_url_make_run_prints_signs_you_in_after_a_click(
     await user.should_see("API key")  # opening the link alone signed nobody in
     await user.open(f"/?token={KEYS['carol']}")
     user.find("Continue as carol").click()
-    await user.should_see("Signed in as carol")
+    await user.should_see("Signed in as carol", retries=50)  # the sign-in navigates
     await user.should_see("Jobs")
 
 
