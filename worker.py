@@ -36,14 +36,16 @@ import activities  # noqa: F401  (registers every action type)
 import workflows
 from activities import registry
 from activities.registry import ActionDefinition
+from activities.webhooks import deliver_activity
 from fanout.logs import configure_logging
 from fanout.settings import Settings, settings
 from fanout.temporal import connect, exit_process, missing_search_attributes
 from workflows.batch import JobBatchWorkflow
 from workflows.job import JobWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
 log = logging.getLogger("fanout.worker")
-WORKFLOWS = [JobWorkflow, JobBatchWorkflow]
+WORKFLOWS = [JobWorkflow, JobBatchWorkflow, WebhookDeliveryWorkflow]
 
 
 def workflow_runner(config: Settings) -> WorkflowRunner:
@@ -111,19 +113,26 @@ def build_workers(
     The one that runs JobWorkflow also runs, as local activities, every action type outside a
     pool (a job may ask for any of them to run locally), whichever it serves as activities. If
     those differ (`--actions`, `--exclude`), a second worker on the same queue serves the chosen
-    ones as activities, and the first takes no activity tasks.
+    ones as activities, and the first takes no activity tasks. Webhook deliveries run on
+    the job queue too, as regular activities.
     """
     throttle = timedelta(seconds=config.heartbeat_throttle_s)
     runner = workflow_runner(config)
 
     def build(
-        queue: str, definitions: Sequence[ActionDefinition], *, jobs: bool, local_only: bool
+        queue: str,
+        definitions: Sequence[ActionDefinition],
+        *,
+        jobs: bool,
+        local_only: bool,
+        webhooks: bool = False,
     ) -> Worker:
+        hooks = [deliver_activity(config)] if webhooks else []
         return Worker(
             client,
             task_queue=queue,
             workflows=WORKFLOWS if jobs else [],
-            activities=[d.activity(config) for d in definitions],
+            activities=[d.activity(config) for d in definitions] + hooks,
             no_remote_activities=local_only,
             max_concurrent_activities=config.worker_max_concurrent_activities,
             max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,
@@ -147,11 +156,10 @@ def build_workers(
             continue
         local = [d for d in registry.all_definitions() if d.pool is None]
         if [d.type for d in definitions] == [d.type for d in local]:
-            workers.append(build(queue, definitions, jobs=True, local_only=False))
+            workers.append(build(queue, definitions, jobs=True, local_only=False, webhooks=True))
             continue
         workers.append(build(queue, local, jobs=True, local_only=True))
-        if definitions:
-            workers.append(build(queue, definitions, jobs=False, local_only=False))
+        workers.append(build(queue, definitions, jobs=False, local_only=False, webhooks=True))
     return workers
 
 

@@ -76,6 +76,11 @@ class Launcher:
         self.env["FANOUT_SESSION_SECRET"] = config.session_secret or kept_secret(
             config.data_dir / "session-secret"
         )
+        self.env["FANOUT_WEBHOOK_SECRET"] = (
+            config.webhook_secret.get_secret_value()
+            if config.webhook_secret
+            else kept_secret(config.data_dir / "webhook-secret")
+        )
         self.env["NICEGUI_STORAGE_PATH"] = str(config.data_dir / "sessions")
         ports = {"FANOUT_PORT": (config.host, config.port)}
         if config.uses_dev_server:

@@ -116,6 +116,17 @@ class Settings(BaseSettings):
         "(checked before resolving); empty: any host the address rules allow.",
     )
 
+    # Webhooks (the web app and the worker need the same secret)
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Server key each user's webhook signing secret is derived from; unset: "
+        "webhooks are off (`make run` keeps one in DATA_DIR).",
+    )
+    webhook_deadline_s: float = Field(
+        86400.0, ge=1, le=7 * 86400, description="How long a delivery is retried by default."
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=25, description="Timeout of each POST.")
+
     # Worker tuning
     worker_max_concurrent_activities: int = Field(200, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=2)

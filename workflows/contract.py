@@ -18,6 +18,8 @@ ACTION_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LABELS = 50
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
+MAX_WEBHOOKS = 10
+WebhookEvent = Literal["job.finished", "action.failed", "action.completed"]
 
 
 class Status(StrEnum):
@@ -72,6 +74,29 @@ class ActionSpec(_Input):
     )
 
 
+class WebhookSpec(_Input):
+    """Where to tell whom about a job: a URL and the events wanted there."""
+
+    url: str = Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="An http:// or https:// URL; it gets a signed POST per event.",
+        examples=["https://example.com/hooks/fanout"],
+    )
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: list[WebhookEvent](["job.finished"]),
+        min_length=1,
+        max_length=3,
+        description="job.finished (any final status), action.failed, action.completed.",
+    )
+    deadline_s: float | None = Field(
+        None,
+        ge=1,
+        le=7 * 86400,
+        description="Retry a delivery for this long at most; null: the server's default.",
+    )
+
+
 class JobSpec(_Input):
     """What a caller asks for: actions and how to run them. Only `actions[].type` is required."""
 
@@ -81,6 +106,11 @@ class JobSpec(_Input):
     max_parallel: int | None = Field(None, ge=1, description="Actions running at once; null: all.")
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, max_length=MAX_LABELS, description="Up to 50 key/value pairs."
+    )
+    webhooks: list[WebhookSpec] = Field(
+        default_factory=list,
+        max_length=MAX_WEBHOOKS,
+        description="Told of this job's events by signed POSTs (Standard Webhooks), with retries.",
     )
 
     @model_validator(mode="after")
@@ -186,6 +216,15 @@ class CompactActions(BaseModel):
     errors: dict[int, str] = Field(default_factory=dict)
 
 
+class WebhookRef(BaseModel):
+    """One delivery a job has started: its own workflow (`delivery_id`) sends and retries it."""
+
+    delivery_id: str
+    event: str
+    url: str
+    action: str | None = Field(None, description="action.* events: the action's name.")
+
+
 class JobStatus(BaseModel):
     """Answer of the `status` query and the workflow's result."""
 
@@ -214,6 +253,12 @@ class JobStatus(BaseModel):
     )
     all_actions: CompactActions | None = Field(
         None, description="Big jobs' final result: every action, in columns (no results)."
+    )
+    webhooks: list[WebhookRef] = Field(
+        default_factory=list, description="Webhook deliveries started for this job."
+    )
+    webhooks_dropped: int = Field(
+        0, description="Events not sent: a job starts at most MAX_DELIVERIES_PER_JOB deliveries."
     )
 
 
@@ -289,6 +334,51 @@ class ActionOutcome(BaseModel):
 
     result: Any = None
     attempt: int
+
+
+class WebhookDeliveryRequest(BaseModel):
+    """Input of `WebhookDeliveryWorkflow`: one event for one URL, sent until it lands or the
+    deadline passes. `payload` is the exact JSON text every attempt sends and signs."""
+
+    delivery_id: str
+    job_id: str
+    owner: str
+    url: str
+    event: str
+    payload: str
+    deadline_s: float
+
+
+class WebhookAttempt(BaseModel):
+    at: datetime
+    status_code: int | None = Field(None, description="The receiver's HTTP status, if it answered.")
+    error: str | None = Field(None, description="Why this attempt did not deliver.")
+
+
+class WebhookDeliveryState(BaseModel):
+    """Answer of a delivery's `status` query and its workflow's result."""
+
+    delivery_id: str
+    job_id: str
+    event: str
+    url: str
+    status: Literal["SENDING", "DELIVERED", "FAILED"] = "SENDING"
+    attempts: list[WebhookAttempt] = Field(
+        default_factory=list, description="Every attempt so far, oldest first (the last 20)."
+    )
+    attempt_count: int = 0
+    next_attempt_at: datetime | None = None
+    deadline: datetime
+    finished_at: datetime | None = None
+
+
+class WebhookAttemptInput(BaseModel):
+    """What the delivery workflow hands the `webhook.deliver` activity for one attempt."""
+
+    delivery_id: str
+    owner: str
+    url: str
+    payload: str
 
 
 def summarize(progress: Progress, status: Status) -> str:

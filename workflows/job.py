@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.job_state import BATCH_SIZE, initial_state, move
     from workflows.pages import page_of
     from workflows.runner import LOCAL_ACTIONS, ActionRunner
+    from workflows.webhooks import JobWebhooks
 
 # Search attribute updates are history events and visibility writes: only every few percent.
 # Changing this changes the commands a job issues: running jobs would fail to replay.
@@ -80,6 +81,7 @@ class JobWorkflow:
             on_change=self._action_changed,
         )
         self._batch_tasks: list[asyncio.Task[None]] = []
+        self._webhooks = JobWebhooks(workflow.info().workflow_id, request.owner, request.webhooks)
 
     @workflow.run
     async def run(self, request: JobRequest) -> JobStatus:
@@ -96,7 +98,9 @@ class JobWorkflow:
         cancelled = await (self._run_batches() if self._big else self._runner.run())
         if self._fewer_upserts:
             upserting.cancel()
-        return self._finish_job(cancelled)
+        final = self._finish_job(cancelled)
+        await self._webhooks.started()  # they go on after the job's run closes
+        return final
 
     async def _upsert_progress(self) -> None:
         """Keep JobProgress within PROGRESS_UPSERT_STEP of the truth with one upsert per
@@ -128,6 +132,8 @@ class JobWorkflow:
             actions=self._actions,
             version=self._version,
             batches=self._batches,
+            webhooks=self._webhooks.refs,
+            webhooks_dropped=self._webhooks.dropped,
         )
         if page is None and not self._big:
             return job
@@ -218,6 +224,7 @@ class JobWorkflow:
         now = workflow.now()
         self._changed(now)
         self._changed_at[index] = self._version
+        self._webhooks.action_changed(state)
         counts = self._progress
         if self._fewer_upserts:
             return  # _upsert_progress does it
@@ -241,6 +248,7 @@ class JobWorkflow:
             updates.append(sa.JOB_PROGRESS.value_set(self._progress.percent))
             self._upserted_percent = self._progress.percent
         workflow.upsert_search_attributes(updates)
+        self._webhooks.job_finished(self.status())
         final = self.status()
         if self._big:  # the page plus every action in columns: far below 2 MB
             final.all_actions = pack(self._actions, self._created_at)
