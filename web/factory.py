@@ -18,10 +18,11 @@ from web.auth import ApiKeys
 from web.body_limit import BodyLimit
 from web.headers import SecurityHeaders
 from web.metrics import Metrics, RequestTimer
-from web.routes import actions, health, jobs, streams
+from web.routes import actions, health, jobs, streams, webhooks
 from web.routes.streams import CLOSE_CODES
 from web.runtime import Runtime
 from web.watch_tokens import WatchTokens
+from web.webhooks import WebhookDefaults
 
 STATIC = Path(__file__).parent / "static"  # fanout.js, and the docs' assets under docs/
 
@@ -47,6 +48,7 @@ as the reason and one of these codes:
 TAGS = [
     {"name": "jobs", "description": "Start, read, list, cancel and retry jobs."},
     {"name": "streams", "description": "A job's changes as they happen: SSE and WebSocket."},
+    {"name": "webhooks", "description": "Your default webhooks, their secret, a job's deliveries."},
     {"name": "actions", "description": "The action types a job may use."},
     {"name": "health", "description": "Liveness and readiness for load balancers."},
 ]
@@ -91,12 +93,13 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     app.state.settings = config
     app.state.api_keys = api_keys
     app.state.metrics = metrics
+    app.state.webhook_defaults = WebhookDefaults(config.data_dir / "webhooks.json")
     app.state.watch_tokens = WatchTokens(
         config.session_secret or secrets.token_urlsafe(32), config.watch_token_ttl_s
     )
     errors.install(app)
     openapi.install(app)
-    for module in (jobs, streams, actions, health):
+    for module in (jobs, streams, webhooks, actions, health):
         app.include_router(module.router)
     errors.install_api_fallback(app)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
@@ -110,7 +113,7 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
         app.add_middleware(
             CORSMiddleware,
             allow_origins=config.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",

@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.contract import ActionState, JobStatus, Status
+from workflows.contract import (
+    MAX_WEBHOOKS,
+    ActionState,
+    JobStatus,
+    Status,
+    WebhookDeliveryState,
+    WebhookRef,
+    WebhookSpec,
+)
 
 
 class Problem(BaseModel):
@@ -73,6 +81,36 @@ class JobView(JobStatus):
     )
     read_at: datetime | None = Field(
         None, description="With `stale`: when this state was read from Temporal (its age)."
+    )
+
+
+class WebhookDelivery(WebhookRef):
+    """One of a job's webhook deliveries, with its state as its own workflow keeps it."""
+
+    state: WebhookDeliveryState | None = Field(
+        None, description="Every attempt so far and the outcome; null if it cannot be read."
+    )
+    problem: str | None = Field(None, description="Why `state` is null.")
+
+
+class WebhookDeliveries(BaseModel):
+    job_id: str
+    deliveries: list[WebhookDelivery]
+    dropped: int = Field(0, description="Events not sent: over the limit of deliveries per job.")
+
+
+class WebhookDefaults(BaseModel):
+    """A user's default webhooks: every job they start gets these besides its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhooks: list[WebhookSpec] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
+
+
+class WebhookSettings(WebhookDefaults):
+    signing_secret: str = Field(
+        description="Verify deliveries with it (Standard Webhooks: `whsec_…`); the same for "
+        "all your webhooks."
     )
 
 

@@ -81,6 +81,7 @@ def api_settings(target: str, **overrides: Any) -> Settings:
         "http_allowed_hosts": LOOPBACK_HOSTS,
         "files_root": FILES_ROOT,
         "session_secret": "api-tests-session-secret",
+        "webhook_secret": "api-tests-webhook-secret",
         **UNLIMITED,
     }
     FILES_ROOT.mkdir(exist_ok=True)

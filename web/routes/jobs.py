@@ -22,6 +22,8 @@ from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem,
 from web.status import entity_tag
 from web.validation import JobCreate, as_job_spec, over_limits
 from web.watch_tokens import WatchTokens
+from web.webhooks import for_job as with_webhooks
+from web.webhooks import problems
 from workflows.contract import Status, StatusPage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=COMMON_RESPONSES)
@@ -73,9 +75,17 @@ async def create_job(
     ] = None,
 ) -> JobAccepted:
     """Start a job. Answers at once; follow `status_url` or `events_url` for progress."""
-    if errors := over_limits(spec, get_settings(request)):
+    config = get_settings(request)
+    defaults = request.app.state.webhook_defaults.of(user.name)
+    if errors := over_limits(spec, config) + problems(spec.webhooks, config, ["body", "webhooks"]):
         raise RequestValidationError(errors)
-    job_id = await operations.start(as_job_spec(spec), user.name, idempotency_key)
+    try:
+        contract = with_webhooks(as_job_spec(spec), defaults, config)
+    except ValueError as err:
+        raise RequestValidationError(
+            [{"loc": ["body", "webhooks"], "msg": str(err), "type": "too_many_webhooks"}]
+        ) from None
+    job_id = await operations.start(contract, user.name, idempotency_key)
     return _accepted(request, response, job_id, user)
 
 

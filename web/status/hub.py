@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -37,7 +39,7 @@ from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.metrics import Metrics
-from web.schemas import JobView, LiveActionState
+from web.schemas import JobView, LiveActionState, WebhookDelivery
 from web.status.errors import (
     InvalidJobInput,
     JobNotFound,
@@ -55,7 +57,15 @@ from web.status.snapshot import (
 from web.status.temporal import TemporalReads, as_follower, run_of
 from workflows import search_attributes as sa
 from workflows.compact import unpack
-from workflows.contract import ActionState, JobRequest, JobStatus, Progress, Status, StatusPage
+from workflows.contract import (
+    ActionState,
+    JobRequest,
+    JobStatus,
+    Progress,
+    Status,
+    StatusPage,
+    WebhookRef,
+)
 from workflows.job_state import end_unfinished, status_before_start
 from workflows.pages import page_of
 
@@ -64,6 +74,7 @@ log = logging.getLogger("fanout.hub")
 # A finished job is re-checked this often: someone may have retried it (another web replica,
 # the Temporal CLI), which starts a new run.
 FINISHED_RECHECK_S = 5.0
+MAX_PROGRESS_MESSAGE = 500  # characters of a heartbeat's message shown
 PROVISIONAL_RECHECK_S = 15.0  # a job that ended while no worker could answer: ask again
 # How long the state of a job this web app just started answers its first readers, without
 # asking Temporal (its first workflow task seldom completes sooner under load).
@@ -220,6 +231,22 @@ class StatusHub:
             return action
         results = await self._reads.batch_results(view.batches[batch].workflow_id)
         return action.model_copy(update={"result": results.get(name)})
+
+    async def deliveries(self, job_id: str, refs: Sequence[WebhookRef]) -> list[WebhookDelivery]:
+        """The state of each webhook delivery a job lists. The list comes from the job, which
+        any Temporal client may have started: only ids of this job's own deliveries are read."""
+        own = re.compile(rf"{re.escape(job_id)}\.[0-9a-f]{{8}}\.w[0-9]{{1,4}}")
+
+        async def state(ref: WebhookRef) -> WebhookDelivery:
+            if not own.fullmatch(ref.delivery_id):
+                return WebhookDelivery(**dict(ref), problem="Not a delivery of this job.")
+            found = await self._reads.delivery(ref.delivery_id)
+            if found is None or found.job_id != job_id:
+                problem = "No such delivery in Temporal (removed, or ended abnormally)."
+                return WebhookDelivery(**dict(ref), problem=problem)
+            return WebhookDelivery(**dict(ref), state=found)
+
+        return list(await asyncio.gather(*(state(ref) for ref in refs)))
 
     def _unpacked(self, job_id: str, snapshot: Snapshot) -> list[ActionState]:
         key = (job_id, snapshot.view.run_id)
@@ -567,10 +594,25 @@ class StatusHub:
             live.next_retry_at = info.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
         if started and info.heartbeat_details.payloads:
             first = info.heartbeat_details.payloads[:1]  # report_progress sends one dict
-            (details,) = await self._client.data_converter.decode(first)
+            try:
+                (details,) = await self._client.data_converter.decode(first)
+            except (KeyError, RuntimeError, ValueError):  # not JSON: another language's worker
+                details = None
             if isinstance(details, dict):
-                live.progress = details.get("percent")
-                live.progress_message = details.get("message")
+                live.progress, live.progress_message = heartbeat_progress(details)
+
+
+def heartbeat_progress(details: dict[str, Any]) -> tuple[float | None, str | None]:
+    """Percent and message of heartbeat details `{"percent": 0-100, "message": "..."}`, as
+    `report_progress` sends them; workers in other languages may send anything else, which
+    shows as no progress (and a percent outside 0-100 as its nearest end)."""
+    raw, message = details.get("percent"), details.get("message")
+    percent: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+        percent = round(min(max(raw, 0.0), 100.0), 1)
+    if not isinstance(message, str):
+        message = None
+    return percent, message[:MAX_PROGRESS_MESSAGE] if message else message
 
 
 def refused(

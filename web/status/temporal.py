@@ -14,9 +14,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
+from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
 )
@@ -32,7 +35,13 @@ from web.status.errors import (
     workflow_missing,
 )
 from web.status.history import HubStats
-from workflows.contract import ActionOutcome, JobRequest, JobStatus, StatusPage
+from workflows.contract import (
+    ActionOutcome,
+    JobRequest,
+    JobStatus,
+    StatusPage,
+    WebhookDeliveryState,
+)
 
 T = TypeVar("T")
 
@@ -60,6 +69,7 @@ class TemporalReads:
         cap = config.hub_max_concurrent_calls
         self._followers = asyncio.Semaphore(max(1, min(cap - 1, int(cap * FOLLOWERS_SHARE))))
         self._results: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=256)
+        self._deliveries: LRUCache[str, WebhookDeliveryState] = LRUCache(maxsize=2048)
         self.stats = HubStats()
 
     async def result(self, run: WorkflowHandle[Any, JobStatus]) -> JobStatus:
@@ -68,6 +78,41 @@ class TemporalReads:
             "results", lambda: run.result(follow_runs=False, rpc_timeout=self._timeout)
         )
         return result
+
+    async def delivery(self, delivery_id: str) -> WebhookDeliveryState | None:
+        """A webhook delivery's state: its `status` query while it runs, its result once it
+        has ended (kept: it cannot change). None if there is no such delivery, or what it holds
+        is not a delivery's state (any Temporal client can start workflows by that id)."""
+        if (kept := self._deliveries.get(delivery_id)) is not None:
+            return kept
+        handle = self._client.get_workflow_handle(delivery_id)
+        try:
+            description = await self.call(
+                "describes", lambda: handle.describe(rpc_timeout=self._timeout)
+            )
+        except RPCError as err:
+            if workflow_missing(err):
+                return None
+            raise
+        if description.workflow_type != "WebhookDeliveryWorkflow":
+            return None
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        try:
+            if running:
+                raw = await self.call(
+                    "queries", lambda: handle.query("status", rpc_timeout=self._timeout)
+                )
+            else:
+                raw = await self.call(
+                    "results",
+                    lambda: handle.result(follow_runs=False, rpc_timeout=self._timeout),
+                )
+            state = WebhookDeliveryState.model_validate(raw)
+        except (WorkflowQueryFailedError, WorkflowFailureError, ValidationError):
+            return None  # terminated, or not a delivery made by Fanout
+        if not running:
+            self._deliveries[delivery_id] = state
+        return state
 
     async def batch_results(self, workflow_id: str) -> dict[str, Any]:
         """Results of a batch's completed actions, read from its history (no worker needed):
