@@ -85,6 +85,11 @@ class ExpectedFailuresWithoutTraceback(logging.Filter):
         return True
 
 
+def servable(actions: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[ActionDefinition]:
+    """The Python action types matching the globs (catalog types run elsewhere)."""
+    return [d for d in registry.select(actions, exclude) if not d.external]
+
+
 def plan_queues(
     config: Settings,
     *,
@@ -92,15 +97,17 @@ def plan_queues(
     exclude: Sequence[str] = (),
     workflows: bool = True,
 ) -> dict[str, list[ActionDefinition]]:
-    """Which action types this process serves, grouped by task queue (the job queue first)."""
+    """Which action types this process serves, grouped by task queue (the job queue first).
+    Types of the action catalog are served by their own workers: this one never polls their
+    queues."""
     queues: dict[str, list[ActionDefinition]] = {config.task_queue: []} if workflows else {}
-    for definition in registry.select(actions, exclude):
+    for definition in servable(actions, exclude):
         queues.setdefault(definition.task_queue(config.task_queue), []).append(definition)
     if not any(queues.values()) and not workflows:
         raise ValueError(
-            "This worker would serve nothing: no action type matches "
+            "This worker would serve nothing: no action type it can run matches "
             f"--actions {list(actions)} / --exclude {list(exclude)}. "
-            f"Known types: {', '.join(d.type for d in registry.all_definitions())}."
+            f"Known types: {', '.join(d.type for d in servable())}."
         )
     return queues
 
@@ -227,7 +234,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     run_workflows = args.workflows if args.workflows is not None else not args.actions
 
     if args.list_actions:
-        for d in registry.select(args.actions, args.exclude):
+        for d in servable(args.actions, args.exclude):
             print(f"{d.type:16} {d.task_queue(settings.task_queue):24} {d.description}")
         return
 

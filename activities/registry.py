@@ -62,6 +62,9 @@ class ActionDefinition:
     non_retryable_errors: tuple[str, ...] = ()
     takes_settings: bool = False
     local: bool | Callable[[Any], bool] = False
+    # Declared in the action catalog (activities/catalog.py), served by a worker in another
+    # language: its activity takes the params JSON itself and returns the result JSON.
+    external: bool = False
 
     def runs_local(self, params: dict[str, Any], requested: bool | None = None) -> bool:
         """Whether an action of this type with `params` runs as a local activity: as the
@@ -163,6 +166,13 @@ def action(
         return fn
 
     return register
+
+
+def register(definition: ActionDefinition) -> None:
+    """Add a definition made elsewhere (the action catalog's)."""
+    if definition.type in _registry:
+        raise ValueError(f"action type {definition.type!r} is registered twice")
+    _registry[definition.type] = definition
 
 
 def get(type: str) -> ActionDefinition | None:

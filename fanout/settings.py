@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(10.0, gt=0, le=25, description="Timeout of each POST.")
 
+    # Action types served by workers in other languages (activities/catalog.py)
+    actions_catalog: Path | None = Field(
+        None,
+        description="TOML (or .json) file declaring action types that other workers serve; "
+        "default: activities/catalog.toml, which declares text.reverse.",
+    )
+
     # Worker tuning
     worker_max_concurrent_activities: int = Field(200, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=2)

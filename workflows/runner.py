@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     import activities  # noqa: F401  (registers every action type)
     from activities import registry
     from activities.registry import ActionDefinition
+    from workflows import external_results
     from workflows.contract import (
         ActionInput,
         ActionOutcome,
@@ -159,6 +160,8 @@ class ActionRunner:
         action_input = ActionInput(job_id=self.job_id, name=name, params=spec.params)
         timeout = timedelta(seconds=spec.timeout_s or definition.timeout_s)
         summary = _summary(name, definition.type)
+        if definition.external:
+            return await self._execute_external(definition, spec, name, policy, timeout)
         if not (self.local_actions and definition.runs_local(spec.params, spec.local)):
             heartbeat = definition.heartbeat_timeout_s
             outcome: ActionOutcome = await workflow.execute_activity(
@@ -191,6 +194,40 @@ class ActionRunner:
         finally:
             self.local_running -= 1
 
+    async def _execute_external(
+        self,
+        definition: ActionDefinition,
+        spec: ActionSpec,
+        name: str,
+        policy: RetryPolicy,
+        attempt_timeout: timedelta,
+    ) -> ActionOutcome:
+        """A catalog type's activity, served by a worker in another language on its pool's
+        queue: its input is the params JSON itself, its output the result JSON (README,
+        "Action types in any language"). Always a regular activity."""
+        heartbeat = definition.heartbeat_timeout_s
+        raw: RawValue = await workflow.execute_activity(
+            definition.type,
+            spec.params,
+            result_type=RawValue,  # decoded here: the payload is another program's
+            activity_id=name,
+            task_queue=definition.task_queue(workflow.info().task_queue),
+            start_to_close_timeout=attempt_timeout,
+            heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+            retry_policy=policy,
+            summary=_summary(name, definition.type),
+        )
+        try:
+            result = external_results.decode(raw.payload)
+        except external_results.NotJson as err:
+            raise ApplicationError(
+                f"{definition.type} returned a result that is not JSON: {err}.",
+                type="InvalidResult",
+                non_retryable=True,
+            ) from None
+        # Temporal does not tell a workflow which attempt succeeded: at least the first.
+        return ActionOutcome(result=result, attempt=1)
+
     def _failed(
         self,
         index: int,
@@ -222,7 +259,8 @@ def _attempts(
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
         attempt = detail.get("attempt") if isinstance(detail, dict) else None
-        if isinstance(attempt, int):
+        # Workers in other languages may send anything: only a possible attempt counts.
+        if type(attempt) is int and 1 <= attempt <= policy.maximum_attempts:
             return attempt
     if retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED or (
         retry_state is None and isinstance(cause, TimeoutError)  # a local one: every attempt

@@ -22,7 +22,7 @@ async def nothing(params: NoParams) -> None:
 
 def test_every_builtin_is_registered_with_a_schema_and_description() -> None:
     types = [d.type for d in registry.all_definitions()]
-    assert types == ["demo.sleep", "file.sha256", "http.fetch", "text.stats"]
+    assert types == ["demo.sleep", "file.sha256", "http.fetch", "text.reverse", "text.stats"]
     sleep = registry.get("demo.sleep")
     assert sleep is not None
     assert set(sleep.params_schema()["properties"]) == {
@@ -35,6 +35,7 @@ def test_select_by_globs() -> None:
     assert [d.type for d in registry.select(["http.*"])] == ["http.fetch"]
     assert [d.type for d in registry.select(exclude=["http.*", "demo.*"])] == [
         "file.sha256",
+        "text.reverse",
         "text.stats",
     ]
     assert registry.select(["nothing.*"]) == []
