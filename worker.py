@@ -38,6 +38,7 @@ from activities import registry
 from activities.registry import ActionDefinition
 from activities.webhooks import deliver_activity
 from fanout.logs import configure_logging
+from fanout.result_sweeper import sweep_forever
 from fanout.settings import Settings, settings
 from fanout.temporal import connect, exit_process, missing_search_attributes
 from workflows.batch import JobBatchWorkflow
@@ -266,7 +267,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
         )
     if run_workflows and len(workers) > len(queues):
         log.info("Jobs' local actions run here too, whichever action types are served.")
+    # Stored results go with their jobs: swept where jobs run (at least one worker does).
+    sweeper = asyncio.create_task(sweep_forever(client, settings)) if run_workflows else None
     await serve(workers, stop)
+    if sweeper is not None:
+        sweeper.cancel()
     log.info("Worker stopped.")
 
 

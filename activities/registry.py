@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pydantic_core
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+# What an action may return besides JSON, for action modules to import from here.
+from activities.results import ResultBytes as ResultBytes
+from activities.results import ResultFile as ResultFile
+from activities.results import keep_result
 from fanout.settings import Settings
 from workflows.contract import ActionInput, ActionOutcome, RetrySpec
 
@@ -205,16 +208,6 @@ def report_progress(percent: float, message: str | None = None) -> None:
     activity.heartbeat(details)
 
 
-def cap_result(value: Any, max_bytes: int) -> Any:
-    """Keep results small: anything over `max_bytes` of JSON becomes a marked, truncated preview."""
-    plain = pydantic_core.to_jsonable_python(value)
-    encoded = pydantic_core.to_json(plain)
-    if len(encoded) <= max_bytes:
-        return plain
-    preview = encoded[: max_bytes // 2].decode("utf-8", errors="ignore")
-    return {"truncated": True, "size_bytes": len(encoded), "preview": preview}
-
-
 def _make_activity(
     defn: ActionDefinition, settings: Settings
 ) -> Callable[[ActionInput], Awaitable[ActionOutcome]]:
@@ -260,16 +253,14 @@ def _make_activity(
                 non_retryable=True,
                 category=ApplicationErrorCategory.BENIGN,
             ) from None
-        try:
-            capped = cap_result(result, settings.result_max_bytes)
-        except pydantic_core.PydanticSerializationError as err:
-            raise ApplicationError(
-                f"{defn.type} returned a result that is not JSON: {err}",
-                {"attempt": attempt},
-                type="InvalidResult",
-                non_retryable=True,
-            ) from None
-        return ActionOutcome(result=capped, attempt=attempt)
+        kept = await keep_result(
+            result,
+            job_id=action_input.job_id,
+            action_type=defn.type,
+            settings=settings,
+            attempt=attempt,
+        )
+        return ActionOutcome(result=kept, attempt=attempt)
 
     return run_action
 

@@ -4,6 +4,7 @@ fanout submit -a demo.sleep:'{"seconds": 3}' -a text.stats:'{"text": "hi"}' --wa
 fanout watch JOB_ID    # live; exit code = outcome: 0 completed, 1 failed, 3 cancelled
 fanout list --status FAILED
 fanout retry JOB_ID --watch
+fanout result JOB_ID 'demo.blob#1' -o blob.bin   # an action's whole result
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -230,6 +232,46 @@ def retry(
     out.print(f"Retrying {job_id}.", highlight=False)
     if watch_job:
         watch(job_id, url, token)
+
+
+@app.command()
+def result(
+    job_id: JobIdArg,
+    name: Annotated[str, typer.Argument(help="The action's name, e.g. demo.blob#1.")],
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write it to this file (default: standard output)."),
+    ] = None,
+) -> None:
+    """Download an action's whole result, whatever its size (JSON, or the bytes it stored)."""
+    path = f"/api/jobs/{quote(job_id, safe='')}/actions/{quote(name, safe='')}/result"
+    try:
+        with _client(url, token) as http, http.stream("GET", path) as response:
+            if response.is_error:
+                response.read()
+                try:
+                    detail = response.json().get("detail", response.text)
+                except ValueError:
+                    detail = response.text
+                _fail(f"{response.status_code}: {detail}")
+            if output is None:
+                for chunk in response.iter_bytes():
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+                return
+            partial = output.with_name(f".{output.name}.partial")  # never half a file
+            try:
+                with partial.open("wb") as file:
+                    for chunk in response.iter_bytes():
+                        file.write(chunk)
+                partial.replace(output)
+            finally:
+                partial.unlink(missing_ok=True)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot download from {url}: {exc}")
+    err.print(f"Wrote {output.stat().st_size:,} bytes to {output}.", highlight=False)
 
 
 @app.command()

@@ -103,7 +103,24 @@ class Settings(BaseSettings):
     hub_finished_cache_size: int = Field(2000, ge=1)
 
     # Actions
-    result_max_bytes: int = Field(4096, ge=256, description="Larger results are truncated.")
+    result_max_bytes: int = Field(
+        4096, ge=256, description="Larger JSON results go to the result store, by reference."
+    )
+    result_store_url: str | None = Field(
+        None,
+        description="Where results too large to keep in a job go: `s3://bucket/prefix` (any "
+        "S3-compatible store; credentials from the standard AWS variables) or `file:///dir`; "
+        "default: DATA_DIR/results.",
+    )
+    result_store_endpoint_url: str | None = Field(
+        None, description="The S3 endpoint of a store that is not AWS (MinIO, Ceph, R2...)."
+    )
+    result_store_max_bytes: int = Field(
+        100 * 1024 * 1024, ge=1, description="Larger results fail their action, not retried."
+    )
+    result_sweep_interval_s: float = Field(
+        3600.0, gt=0, description="How often a worker removes the stored results of deleted jobs."
+    )
     files_root: Path | None = Field(
         None, description="Directory `file.sha256` may read; default: DATA_DIR/files."
     )
@@ -175,6 +192,20 @@ class Settings(BaseSettings):
                 )
         return cleaned
 
+    @field_validator("result_store_url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        if scheme == "s3" and rest and not rest.startswith("/"):
+            return value.rstrip("/")
+        if scheme == "file" and rest.startswith("/") and rest != "/":
+            return value.rstrip("/")
+        raise ValueError(
+            f"{value!r} is not a result store: write s3://bucket/prefix or file:///a/directory"
+        )
+
     @property
     def temporal_target(self) -> str:
         """Where clients connect: the configured address or the embedded dev server."""
@@ -193,6 +224,11 @@ class Settings(BaseSettings):
     @property
     def resolved_files_root(self) -> Path:
         return (self.files_root or self.data_dir / "files").resolve()
+
+    @property
+    def resolved_result_store_url(self) -> str:
+        """The result store's URL: the configured one, or `file://` DATA_DIR/results."""
+        return self.result_store_url or (self.data_dir / "results").resolve().as_uri()
 
 
 settings = Settings()

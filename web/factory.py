@@ -18,7 +18,7 @@ from web.auth import ApiKeys
 from web.body_limit import BodyLimit
 from web.headers import SecurityHeaders
 from web.metrics import Metrics, RequestTimer
-from web.routes import actions, health, jobs, streams, webhooks
+from web.routes import actions, health, jobs, results, streams, webhooks
 from web.routes.streams import CLOSE_CODES
 from web.runtime import Runtime
 from web.watch_tokens import WatchTokens
@@ -99,7 +99,7 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     )
     errors.install(app)
     openapi.install(app)
-    for module in (jobs, streams, webhooks, actions, health):
+    for module in (jobs, results, streams, webhooks, actions, health):
         app.include_router(module.router)
     errors.install_api_fallback(app)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)

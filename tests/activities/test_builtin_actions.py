@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import errno
 import hashlib
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,24 +123,30 @@ async def big(params: BigParams) -> dict[str, str]:
 BIG = ActionDefinition(type="test.big", fn=big, params_model=BigParams, description="big")
 
 
-async def test_results_over_the_cap_are_truncated_with_a_marker() -> None:
-    small = await Run().call(BIG, {"size": 100})
+async def test_results_over_the_cap_go_to_the_result_store(tmp_path: Path) -> None:
+    in_store = clean_settings(result_store_url=tmp_path.as_uri())
+    small = await Run(settings=in_store).call(BIG, {"size": 100})
     assert small.result == {"blob": "x" * 100}
-    huge = await Run().call(BIG, {"size": 100_000})
-    assert huge.result["truncated"] is True
-    assert huge.result["size_bytes"] == 100_000 + len('{"blob":""}')
-    assert huge.result["preview"].startswith('{"blob":"xxx')
-    assert len(huge.result["preview"]) <= DEFAULTS.result_max_bytes
+    huge = await Run(settings=in_store).call(BIG, {"size": 100_000})
+    encoded = json.dumps({"blob": "x" * 100_000}, separators=(",", ":")).encode()
+    assert huge.result["stored"] == {
+        "size_bytes": len(encoded),
+        "content_type": "application/json",
+        "digest": f"sha256:{hashlib.sha256(encoded).hexdigest()}",
+    }
+    assert huge.result["preview"] == encoded[:200].decode()
+    (stored,) = tmp_path.glob("*/" + hashlib.sha256(encoded).hexdigest())
+    assert stored.read_bytes() == encoded
 
 
-async def test_the_result_cap_is_the_workers_setting() -> None:
+async def test_the_result_cap_is_the_workers_setting(tmp_path: Path) -> None:
     within = await Run(settings=clean_settings(result_max_bytes=200_000)).call(
         BIG, {"size": 100_000}
     )
     assert within.result == {"blob": "x" * 100_000}
-    cut = await Run(settings=clean_settings(result_max_bytes=300)).call(BIG, {"size": 1000})
-    assert cut.result["truncated"] is True
-    assert len(cut.result["preview"]) <= 300
+    stored = clean_settings(result_max_bytes=300, result_store_url=tmp_path.as_uri())
+    cut = await Run(settings=stored).call(BIG, {"size": 1000})
+    assert cut.result["stored"]["size_bytes"] == 1000 + len('{"blob":""}')
 
 
 @pytest.fixture

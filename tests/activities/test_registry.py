@@ -22,7 +22,9 @@ async def nothing(params: NoParams) -> None:
 
 def test_every_builtin_is_registered_with_a_schema_and_description() -> None:
     types = [d.type for d in registry.all_definitions()]
-    assert types == ["demo.sleep", "file.sha256", "http.fetch", "text.reverse", "text.stats"]
+    assert types == [
+        "demo.blob", "demo.sleep", "file.sha256", "http.fetch", "text.reverse", "text.stats"
+    ]  # fmt: skip
     sleep = registry.get("demo.sleep")
     assert sleep is not None
     assert set(sleep.params_schema()["properties"]) == {

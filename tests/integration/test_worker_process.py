@@ -134,7 +134,7 @@ async def test_split_pools_share_one_job(
         )  # fmt: skip
         assert status.status is Status.COMPLETED, status.actions
         assert next(line for line in main.lines if "Serving" in line).endswith(
-            "JobWorkflow, demo.sleep, file.sha256, text.stats"
+            "JobWorkflow, demo.blob, demo.sleep, file.sha256, text.stats"
         )
         (served,) = [line for line in http.lines if "Serving" in line]
         assert f"Serving task queue {queue}-http " in served
@@ -195,7 +195,7 @@ async def test_a_worker_without_workflows_serves_only_actions(
         assert len(served) == 2
         assert served[0].endswith(f"Serving task queue {queue} on "
                                   f"{bare_server.client.service_client.config.target_host}: "
-                                  "demo.sleep, file.sha256, text.stats")  # fmt: skip
+                                  "demo.blob, demo.sleep, file.sha256, text.stats")  # fmt: skip
         assert served[1].endswith(": http.fetch")
         assert "JobWorkflow" not in proc.output
     finally:
@@ -205,7 +205,7 @@ async def test_a_worker_without_workflows_serves_only_actions(
 @pytest.mark.parametrize(
     ("args", "listed"),
     [
-        ((), ["demo.sleep", "file.sha256", "http.fetch", "text.stats"]),
+        ((), ["demo.blob", "demo.sleep", "file.sha256", "http.fetch", "text.stats"]),
         (("--actions", "http.*"), ["http.fetch"]),
         (("--exclude", "http.*", "--exclude", "demo.*"), ["file.sha256", "text.stats"]),
     ],

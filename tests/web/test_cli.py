@@ -84,7 +84,9 @@ async def test_actions_lists_each_type_with_its_params(api: Api) -> None:
     proc = await fanout(api, "actions")
     assert proc.process.returncode == 0, proc.output
     rows = {line.split()[1]: line for line in proc.lines if line.startswith("│ ")}
-    assert set(rows) == {"demo.sleep", "file.sha256", "http.fetch", "text.reverse", "text.stats"}
+    assert set(rows) == {
+        "demo.blob", "demo.sleep", "file.sha256", "http.fetch", "text.reverse", "text.stats"
+    }  # fmt: skip
     assert "seconds, fail_first_attempts, fail_permanently, fail_until" in rows["demo.sleep"]
     assert "url, timeout_s" in rows["http.fetch"]
 

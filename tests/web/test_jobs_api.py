@@ -294,7 +294,9 @@ async def test_action_catalog(api: Api) -> None:
     async with api.client() as http:
         catalog = (await http.get("/api/actions")).json()
     by_type = {a["type"]: a for a in catalog}
-    assert set(by_type) == {"demo.sleep", "text.stats", "file.sha256", "http.fetch", "text.reverse"}
+    assert set(by_type) == {
+        "demo.blob", "demo.sleep", "text.stats", "file.sha256", "http.fetch", "text.reverse"
+    }  # fmt: skip
     sleep = by_type["demo.sleep"]
     assert sleep["params_schema"]["properties"]["seconds"]["minimum"] == 0
     assert sleep["retry"]["max_attempts"] == 5

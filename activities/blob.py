@@ -1,0 +1,39 @@
+"""`demo.blob`: a result of any size, the same bytes every time, to try the result store."""
+
+import random
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.registry import ResultBytes, action
+from fanout.result_store import CONTENT_TYPE_PATTERN
+
+MAX_SIZE = 256 << 20  # over the default cap (100 MiB), to show the limit
+
+
+class BlobParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size_bytes: int = Field(1 << 20, ge=0, le=MAX_SIZE, description="How many bytes to return.")
+    content_type: str = Field(
+        "application/octet-stream",
+        max_length=200,
+        pattern=CONTENT_TYPE_PATTERN,
+        description="The result's content type.",
+    )
+    seed: int = Field(0, ge=0, le=2**32, description="Another seed gives other bytes.")
+
+
+def blob(size_bytes: int, seed: int = 0) -> bytes:
+    """The bytes `demo.blob` returns: `random.Random(seed).randbytes(size_bytes)`."""
+    return random.Random(seed).randbytes(size_bytes)
+
+
+@action(
+    "demo.blob",
+    description="Returns SIZE_BYTES pseudo-random bytes, the same for the same seed: a result "
+    "kept in the result store, downloaded from the job.",
+    max_attempts=3,
+    timeout_s=300,
+)
+async def make_blob(params: BlobParams) -> ResultBytes:
+    return ResultBytes(blob(params.size_bytes, params.seed), params.content_type)
