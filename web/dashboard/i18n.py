@@ -117,6 +117,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "last_error": ("Last error: {error}", "Último erro: {error}"),
     "next_retry": ("next try {when}", "próxima tentativa {when}"),
     "result": ("Result", "Resultado"),
+    "download_result": (
+        "Download the result ({size}, {type})",
+        "Baixar o resultado ({size}, {type})",
+    ),
+    "bytes": ("{n} bytes", "{n} bytes"),
     "error": ("Error", "Erro"),
     "duration": ("Duration", "Duração"),
     "not_found": ("Job {id} not found.", "Job {id} não encontrado."),

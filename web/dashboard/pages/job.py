@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi.responses import RedirectResponse
 from nicegui import background_tasks, ui
 
+from fanout.result_store import BadReference, reference_in
 from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
@@ -258,6 +259,7 @@ class JobPage:
                     ui.icon("error_outline").props["aria-label"] = t("error")
                     ui.label(action.error).classes("text-sm")
             if action.result is not None:
+                self.download_link(action.name, action.result)
                 with self.result_row(action.name):
                     self.result_code(action.result)
             elif action.batch is not None and action.status is Status.COMPLETED:
@@ -277,6 +279,30 @@ class JobPage:
         text = json.dumps(result, indent=2, ensure_ascii=False)
         ui.code(text[:RESULT_PREVIEW_CHARS], language="json").classes("w-full")
 
+    def download_link(self, name: str, result: object) -> None:
+        """A stored result (too large for the job's state, or bytes) is downloaded from the API:
+        a link of this site, which the route accepts with the dashboard's session cookie."""
+        try:
+            reference = reference_in(result)
+        except BadReference:
+            return
+        if reference is None:
+            return
+        t, info = self.t, reference.stored
+        url = f"/api/jobs/{quote(self.job_id, safe='')}/actions/{quote(name, safe='')}/result"
+        with ui.row().classes("items-center gap-1 text-sm"):
+            ui.icon("download")
+            size = self.size_text(info.size_bytes)
+            text = t("download_result", size=size, type=info.content_type)
+            ui.link(text, url).props('download data-testid="result-download"')
+
+    def size_text(self, size: int) -> str:
+        t = self.t
+        for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if size >= scale:
+                return f"{t.number(round(size / scale, 1))} {unit}"
+        return t("bytes", n=t.number(size))
+
     def lazy_result(self, name: str) -> None:
         """A big job keeps results in its batches: fetched when the row is opened."""
         with self.result_row(name) as row:
@@ -286,6 +312,7 @@ class JobPage:
             if opened and not list(holder) and session.acting_user() is not None:
                 action = await current().hub.action(self.job_id, name)
                 with holder:
+                    self.download_link(name, action.result if action else None)
                     self.result_code(action.result if action else None)
 
         row.on_value_change(lambda event: show(event.value))
