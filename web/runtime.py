@@ -12,6 +12,7 @@ from temporalio.client import Client
 from fanout.settings import Settings
 from fanout.temporal import connect
 from web.auth import ApiKeys
+from web.job_endings import JobEndings
 from web.metrics import Metrics
 from web.quotas import Quotas
 from web.status import StatusHub
@@ -26,6 +27,7 @@ class Runtime:
     hub: StatusHub
     operations: JobOperations
     quotas: Quotas
+    endings: JobEndings
 
     @classmethod
     async def start(cls, settings: Settings, api_keys: ApiKeys, metrics: Metrics) -> Runtime:
@@ -36,10 +38,12 @@ class Runtime:
         global _current
         quotas = Quotas(client, settings)
         operations = JobOperations(client, hub, settings, quotas)
-        _current = cls(settings, api_keys, client, hub, operations, quotas)
+        endings = JobEndings(client, settings)
+        _current = cls(settings, api_keys, client, hub, operations, quotas, endings)
         return _current
 
     async def stop(self) -> None:
+        await self.endings.close()
         await self.hub.close()
 
 

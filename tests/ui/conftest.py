@@ -27,6 +27,9 @@ def ui_settings(dev_env: WorkflowEnvironment) -> Settings:
         api_keys=",".join(f"{user}:{key}" for user, key in KEYS.items()),
         hub_live_details_s=0.1,
         session_secret="test-session-secret",
+        webhook_secret="test-webhook-secret",
+        http_allow_private=True,
+        http_allowed_hosts=["127.0.0.1"],
         **UNLIMITED,
     )
 

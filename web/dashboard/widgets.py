@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 from nicegui import app, ui
 
 from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import LANGUAGES, Translator
+from web.runtime import current
 from workflows.contract import Status
 
 # Status is never shown by colour alone: every chip has an icon and a word.
@@ -25,6 +27,10 @@ STATUS_LOOK = {
     Status.FAILED: ("error", "red-8"),
     Status.CANCELLED: ("block", "orange-9"),
 }
+
+
+NotifyKind = Literal["positive", "negative", "warning"]
+TOAST_KIND: dict[Status, NotifyKind] = {Status.COMPLETED: "positive", Status.FAILED: "negative"}
 
 
 def status_chip(status: Status | str, t: Translator, width: str = "w-36") -> ui.chip:
@@ -72,8 +78,25 @@ def frame(user: User, t: Translator) -> Iterator[None]:
             ui.button(t("sign_out"), icon="logout", on_click=_sign_out).props("flat color=white")
     with ui.column().classes("w-full max-w-6xl mx-auto p-6 gap-4"):
         yield
+    tell_when_jobs_end(user, t)
     if "timezone" not in app.storage.user:
         ui.timer(0.5, _remember_timezone, once=True)
+
+
+def tell_when_jobs_end(user: User, t: Translator) -> None:
+    """A toast on any page when one of the user's jobs ends (web/job_endings.py)."""
+    endings = current().endings
+    seen = endings.latest
+
+    def tell() -> None:
+        nonlocal seen
+        for ending in endings.since(seen, user.name):
+            seen = ending.seq
+            kind: NotifyKind = TOAST_KIND.get(ending.status, "warning")
+            message = t("job_ended", job=ending.job_id, status=t.status(ending.status))
+            ui.notify(message, type=kind, position="top-right", close_button=True)
+
+    ui.timer(2.0, tell)
 
 
 def _sign_out() -> None:

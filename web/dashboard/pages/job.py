@@ -22,6 +22,7 @@ from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
+from web.dashboard.webhooks_panel import WebhooksPanel
 from web.dashboard.widgets import STATUS_LOOK, frame, progress_bar, status_chip
 from web.quotas import QuotaExceeded
 from web.runtime import current
@@ -73,6 +74,8 @@ class JobPage:
                 ui.label(t("actions")).classes("font-bold")
                 self.filters()
             self.action_list()
+        self.webhooks = WebhooksPanel(self.job_id, t)
+        self.webhooks.build()
 
     # -- summary -----------------------------------------------------------------------------
 
@@ -394,6 +397,7 @@ class JobPage:
         self.update_header()
         self.summary.refresh()
         self.filters.refresh()
+        await self.webhooks.show(snapshot.view)
         if not snapshot.big or time.monotonic() - self.big_page_loaded > 1 or snapshot.finished:
             await self.show_actions()
 
@@ -472,6 +476,7 @@ def register() -> None:
             page = JobPage(job_id, user, t, snapshot)
             await page.load_big_page()
             page.build()
+            await page.webhooks.show(snapshot.view)
         task = background_tasks.create(page.follow(), name=f"follow {job_id}")
         ui.context.client.on_delete(task.cancel)
         ui.timer(1.0, page.update_indicator)
