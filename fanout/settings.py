@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     )
     worker_shutdown_grace_s: float = Field(10.0, ge=0)
 
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # compose passes unset variables as ""
+
     @field_validator("http_allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
