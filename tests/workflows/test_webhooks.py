@@ -167,3 +167,25 @@ async def test_a_job_starts_at_most_so_many_deliveries(
         result = await handle.result()
     assert len(result.webhooks) == MAX_DELIVERIES_PER_JOB
     assert result.webhooks_dropped == 6  # five actions and the job's end
+
+
+async def test_a_cancelled_job_still_tells_its_webhook(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    receiver = Receiver(end=[200])
+    request = job(
+        [{"type": "demo.sleep", "params": {"seconds": 60}, "local": False}],
+        [{"url": "https://example.com/end"}],
+    )
+    async with job_worker(time_skipping_env, [*REAL.values(), receiver.activity()]) as queue:
+        handle = await time_skipping_env.client.start_workflow(
+            "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
+        )
+        await handle.cancel()
+        result = await handle.result()
+        assert result.status is Status.CANCELLED
+        (ref,) = result.webhooks
+        state = await delivery(time_skipping_env.client, ref.delivery_id)
+    assert state.status == "DELIVERED"
+    (sent,) = receiver.payloads("/end")
+    assert sent["data"]["status"] == "CANCELLED"
