@@ -30,8 +30,7 @@ def blob(size_bytes: int, seed: int = 0) -> bytes:
 
 @action(
     "demo.blob",
-    description="Returns SIZE_BYTES pseudo-random bytes, the same for the same seed: a result "
-    "kept in the result store, downloaded from the job.",
+    description="Returns size_bytes pseudo-random bytes (the same for a seed), a stored result.",
     max_attempts=3,
     timeout_s=300,
 )
