@@ -4,10 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
+TS_WORKER := examples/typescript-worker
+NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: install run worker web test lint format bench bench-full bench-redis replay-histories screenshots clean
+.PHONY: install run worker web test lint format bench bench-full bench-redis replay-histories screenshots clean no-npm
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(if $(NPM),$(TS_WORKER)/lib/main.js,no-npm)
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Fanout needs Python 3.11 or newer; set PYTHON=python3.11 (found " + sys.version.split()[0] + ")")'
@@ -15,6 +17,17 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[local,dev]'
 	@touch $@
+
+# examples/typescript-worker: its packages from the npm registry (its .npmrc runs no install
+# scripts), then its build; without npm, its test says what to install.
+$(TS_WORKER)/node_modules/.package-lock.json: $(TS_WORKER)/package-lock.json
+	cd $(TS_WORKER) && npm ci --no-audit --no-fund
+
+$(TS_WORKER)/lib/main.js: $(TS_WORKER)/node_modules/.package-lock.json $(TS_WORKER)/tsconfig.json $(wildcard $(TS_WORKER)/src/*.ts)
+	cd $(TS_WORKER) && npm run --silent build
+
+no-npm:
+	@echo "npm not found: examples/typescript-worker is not installed (install Node.js and npm, then make install)"
 
 run: $(INSTALLED)  ## Temporal dev server + Web UI, worker and web app; Ctrl+C stops all
 	$(PY) -m fanout.run
@@ -64,4 +77,4 @@ screenshots: $(INSTALLED)  ## retake docs/*.png from the real app (needs /usr/bi
 	$(PY) -m docs.take_screenshots
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache $(TS_WORKER)/node_modules $(TS_WORKER)/lib
