@@ -20,6 +20,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "example-password",
     "FANOUT_API_KEYS": "ops:example-key-0123456789:admin",
     "FANOUT_SESSION_SECRET": "example-session-secret",
+    "MINIO_ROOT_PASSWORD": "example-store-password",
 }
 
 
@@ -58,7 +59,7 @@ def test_missing_secrets_are_refused_with_what_to_set() -> None:
 def test_services(config: dict[str, Any]) -> None:
     assert set(config["services"]) == {
         "postgresql", "temporal-schema", "temporal", "temporal-register", "temporal-ui",
-        "worker", "worker-http", "web", "prometheus",
+        "worker", "worker-http", "web", "prometheus", "minio", "minio-setup",
     }  # fmt: skip
 
 
@@ -69,7 +70,7 @@ def test_postgres_keeps_data_in_a_named_volume(config: dict[str, Any]) -> None:
     assert volume["source"] in config["volumes"]
 
 
-@pytest.mark.parametrize("service", ["postgresql", "temporal", "web"])
+@pytest.mark.parametrize("service", ["postgresql", "temporal", "web", "minio"])
 def test_long_running_services_have_healthchecks(config: dict[str, Any], service: str) -> None:
     assert config["services"][service]["healthcheck"]["test"]
 
@@ -127,11 +128,13 @@ def test_every_port_is_published_on_this_machine_only(config: dict[str, Any]) ->
     assert ports["temporal-ui"] == {("127.0.0.1", "8080")}
     assert ports["prometheus"] == {("127.0.0.1", "9090")}
     assert ports["temporal"] == {("127.0.0.1", "7233")}
+    assert ports["minio"] == {("127.0.0.1", "9000"), ("127.0.0.1", "9001")}
     assert {name for name, p in ports.items() if p} == {
         "web",
         "temporal-ui",
         "prometheus",
         "temporal",
+        "minio",
     }
 
 
@@ -194,3 +197,26 @@ def test_the_server_dispatches_each_users_tasks_fairly(config: dict[str, Any]) -
     (mount,) = [v for v in server["volumes"] if v["target"].endswith(path)]
     dynamic = yaml.safe_load(Path(mount["source"]).read_text())
     assert dynamic["matching.enableFairness"] == [{"value": True}]
+
+
+def test_workers_and_web_keep_large_results_in_the_compose_store(config: dict[str, Any]) -> None:
+    """Every worker and the web app name the same S3 store, MinIO's, whose bucket is made
+    before any of them starts; its credentials come from .env, never from the file."""
+    services = config["services"]
+    setup = services["minio-setup"]
+    assert setup["depends_on"]["minio"]["condition"] == "service_healthy"
+    made = re.search(r"mc mb --ignore-existing store/([\w.-]+)", " ".join(setup["entrypoint"]))
+    assert made is not None
+    for name in ("worker", "worker-http", "web"):
+        service = services[name]
+        env = service["environment"]
+        bucket = env["FANOUT_RESULT_STORE_URL"].removeprefix("s3://").split("/")[0]
+        assert bucket == made.group(1), name
+        assert env["FANOUT_RESULT_STORE_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["AWS_SECRET_ACCESS_KEY"] == SECRETS["MINIO_ROOT_PASSWORD"]
+        assert env["AWS_ACCESS_KEY_ID"] == services["minio"]["environment"]["MINIO_ROOT_USER"]
+        assert service["depends_on"]["minio-setup"]["condition"] == (
+            "service_completed_successfully"
+        )
+    (volume,) = services["minio"]["volumes"]
+    assert (volume["type"], volume["target"]) == ("volume", "/data")
