@@ -158,6 +158,7 @@ MUST_SEE = {
     "GET /api/jobs/{job_id}": {200, 404, 422},
     "GET /api/jobs/{job_id}/status": {200, 404, 422},
     "GET /api/jobs/{job_id}/actions/{name}": {200, 404},
+    "GET /api/jobs/{job_id}/actions/{name}/result": {200, 404, 409},
     "POST /api/jobs/{job_id}/cancel": {202, 404, 409},
     "POST /api/jobs/{job_id}/retry": {202, 404, 409},
     "POST /api/jobs/{job_id}/watch-token": {200, 404},
