@@ -234,6 +234,9 @@ async def test_the_cli_downloads_a_result_to_a_file(
     assert done.process.returncode == 0, done.output
     assert target.read_bytes() == blob(MIB, 1)
     assert f"Wrote {MIB:,} bytes" in done.output
+    shown = await fanout(results_api, "result", blobs["job_id"], "stats")  # to standard output
+    assert shown.process.returncode == 0, shown.output
+    assert json.loads(shown.output) == action(blobs, "stats")["result"]
     refused = await fanout(results_api, "result", blobs["job_id"], "small", user="bob")
     assert refused.process.returncode == 4
     assert "404" in refused.output
