@@ -18,13 +18,14 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import worker
 from activities.blob import blob
-from fanout.result_store import DirectoryStore, digest_of
+from fanout.result_store import DirectoryStore, StoreUnavailable, digest_of
 from tests.conftest import BIN, unique
 from tests.processes import Proc, clean_env
 from tests.web.conftest import KEYS, Api, api_settings, assert_explains, serve
 from tests.web.test_jobs_api import wait_for
 from web.auth import SESSION_COOKIE, User
 from web.factory import create_app
+from web.routes.results import get_store
 from workflows.batch import JobBatchWorkflow
 from workflows.contract import ActionInput, ActionOutcome
 from workflows.job import JobWorkflow
@@ -313,3 +314,45 @@ async def test_a_store_that_lost_a_result_says_so(results_api: Api, blobs: dict[
         assert gone.status_code == 404
         assert "no longer in the result store" in gone.json()["detail"]
         assert json.loads((await http.get(path.removesuffix("/result"))).text)["result"]
+
+
+class FailingStore(DirectoryStore):
+    """The real store, except for the failure a test asks for."""
+
+    def __init__(self, root: Path, failure: Exception, when: str) -> None:
+        super().__init__(root)
+        self.failure, self.when = failure, when
+
+    async def size(self, job_id: str, digest: str) -> int | None:
+        if self.when == "size":
+            raise self.failure
+        return await super().size(job_id, digest)
+
+    async def read(self, job_id: str, digest: str, start: int, length: int) -> AsyncIterator[bytes]:
+        raise self.failure
+        yield b""  # an async generator, as a store's read is
+
+
+async def test_a_store_that_fails_answers_503_and_a_result_gone_meanwhile_404(
+    results_api: Api, blobs: dict[str, Any]
+) -> None:
+    root = Path(results_api.settings.resolved_result_store_url.removeprefix("file://"))
+    path = result_path(blobs["job_id"], "small")
+    cases = [
+        (StoreUnavailable("the result store cannot be reached (timeout)"), "size", 503),
+        (FileNotFoundError("removed"), "read", 404),  # swept between the two calls
+        (StoreUnavailable("the result store refused the call (SlowDown: )"), "read", 503),
+    ]
+    try:
+        async with results_api.client() as http:
+            for failure, when, code in cases:
+                results_api.app.dependency_overrides[get_store] = lambda f=failure, w=when: (
+                    FailingStore(root, f, w)
+                )
+                answer = await http.get(path)
+                assert answer.status_code == code, (when, answer.text)
+                assert_explains(code, answer.json())
+                if code == 503:
+                    assert answer.headers["retry-after"] == "5"
+    finally:
+        results_api.app.dependency_overrides.clear()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import pydantic_core
@@ -190,17 +190,9 @@ async def get_action_result(
         try:
             kept = await store.size(job_id, info.digest)
         except StoreUnavailable as err:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"The result store cannot be read right now: {err}. Try again in a few seconds.",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise unavailable(err) from None
         if kept is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"Action {name!r}'s result is no longer in the result store (removed, or kept "
-                "by a store this app does not read: check FANOUT_RESULT_STORE_URL).",
-            )
+            raise gone(name)
         if kept != size:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
@@ -229,4 +221,33 @@ async def get_action_result(
     if reference is None:
         return Response(body[first : last + 1], code, headers, media_type=content_type)
     chunks = store.read(job_id, reference.stored.digest, first, last - first + 1)
-    return StreamingResponse(chunks, code, headers, media_type=content_type)
+    try:  # the first chunk before the answer starts: a result removed since is still a 404
+        head = await anext(chunks, b"")
+    except FileNotFoundError:
+        raise gone(name) from None
+    except StoreUnavailable as err:
+        raise unavailable(err) from None
+    return StreamingResponse(_after(head, chunks), code, headers, media_type=content_type)
+
+
+async def _after(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in rest:
+        yield chunk
+
+
+def gone(name: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        f"Action {name!r}'s result is no longer in the result store (removed, or kept by a "
+        "store this app does not read: check FANOUT_RESULT_STORE_URL).",
+    )
+
+
+def unavailable(err: StoreUnavailable) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"The result store cannot be read right now: {err}. Try again in a few seconds.",
+        headers={"Retry-After": "5"},
+    )
