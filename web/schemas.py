@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from web.validation import API_MAX_WEBHOOKS
 from workflows.contract import (
-    MAX_WEBHOOKS,
     ActionState,
     JobStatus,
     Status,
@@ -104,7 +104,7 @@ class WebhookDefaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    webhooks: list[WebhookSpec] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
+    webhooks: list[WebhookSpec] = Field(default_factory=list, max_length=API_MAX_WEBHOOKS)
 
 
 class WebhookSettings(WebhookDefaults):

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, create_model, field_validator
 import activities  # noqa: F401  (registers every action type)
 from activities import registry
 from fanout.settings import Settings
-from workflows.contract import ActionSpec, JobSpec, RetrySpec
+from workflows.contract import ActionSpec, JobSpec, RetrySpec, WebhookSpec
 
 KNOWN_TYPES = [d.type for d in registry.all_definitions()]
 
@@ -38,6 +38,7 @@ def valid_job_id(job_id: str) -> bool:
 # says these, and a request over them gets a 422.
 API_MAX_ATTEMPTS = 20
 API_MAX_TIMEOUT_S = 6 * 3600
+API_MAX_WEBHOOKS = 10  # a request's own, and a user's defaults: the contract allows both
 
 
 class ApiRetrySpec(RetrySpec):
@@ -99,6 +100,14 @@ JobCreate: type[JobSpec] = create_model(
     __base__=JobSpec,
     __doc__="A job to start. Only `actions[].type` (and params a type requires) is needed.",
     actions=(list[TypedAction], Field(min_length=1)),
+    webhooks=(
+        list[WebhookSpec],
+        Field(
+            default_factory=list,
+            max_length=API_MAX_WEBHOOKS,
+            description="Up to 10; the job also gets your default webhooks (PUT /api/webhooks).",
+        ),
+    ),
 )
 
 

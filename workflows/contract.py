@@ -18,7 +18,7 @@ ACTION_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LABELS = 50
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
-MAX_WEBHOOKS = 10
+MAX_WEBHOOKS = 20  # the API allows 10 of a request's own plus 10 defaults of its owner
 WebhookEvent = Literal["job.finished", "action.failed", "action.completed"]
 
 
@@ -79,8 +79,9 @@ class WebhookSpec(_Input):
 
     url: str = Field(
         max_length=2000,
-        pattern=r"^https?://[^\s]+$",
-        description="An http:// or https:// URL; it gets a signed POST per event.",
+        pattern=r"^https?://[!-~]+$",
+        description="An http:// or https:// URL (ASCII: a host in another script as punycode); "
+        "it gets a signed POST per event.",
         examples=["https://example.com/hooks/fanout"],
     )
     events: list[WebhookEvent] = Field(
@@ -110,7 +111,8 @@ class JobSpec(_Input):
     webhooks: list[WebhookSpec] = Field(
         default_factory=list,
         max_length=MAX_WEBHOOKS,
-        description="Told of this job's events by signed POSTs (Standard Webhooks), with retries.",
+        description="Told of this job's events by signed POSTs (Standard Webhooks), with retries; "
+        "up to 20.",
     )
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ a laptop send the same requests."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -21,8 +22,11 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
+from tests.conftest import clean_settings
 from tests.stack import Stack
 from tests.web.conftest import KEYS, LOOPBACK_HOSTS, assert_explains
+from web.webhooks import problems
+from workflows.contract import WebhookSpec
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +35,40 @@ AUTH = {"Authorization": f"Bearer {KEYS[USER]}"}
 SEED = 20261201
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 30}
 SLEEPER = {"type": "demo.sleep", "params": {"seconds": 600}}
+WEBHOOK_SECRET = "fuzz-webhook-secret"
+MAX_BODY_BYTES = 1 << 20  # FANOUT_MAX_BODY_BYTES's default
+STACK_SETTINGS = clean_settings(
+    http_allow_private=True, http_allowed_hosts=LOOPBACK_HOSTS, webhook_secret=WEBHOOK_SECRET
+)
 
 
 def fits(case: schemathesis.Case[Any]) -> bool:
     """A generated case worth sending. Fitting the schema: action names unique within the job
-    (the schema says so in words; JSON Schema cannot). Breaking it: by more than the API key
+    (the schema says so in words; JSON Schema cannot), a body within FANOUT_MAX_BODY_BYTES and
+    webhooks the network rules allow. Breaking it: by more than the API key
     (every request carries the fuzz user's; tests/web/test_auth.py has the 401s) or extra query
     parameters and headers (ignored, as HTTP APIs do)."""
+    body: Any = case.body
+    size = len(body) if isinstance(body, bytes | str) else len(json.dumps(body, default=str))
+    if size >= MAX_BODY_BYTES:
+        return False  # answered 413 before anything looks at it, fitting or not
     if case.meta is not None and case.meta.generation.mode.is_negative:
         mutations = getattr(case.meta.phase.data, "mutations", None)
         return mutations is None or any(breaks_the_schema(m) for m in mutations)
-    body: Any = case.body
     actions = body.get("actions") if isinstance(body, dict) else None
     names = [a.get("name") for a in actions or () if isinstance(a, dict) and a.get("name")]
-    return len(names) == len(set(names))
+    webhooks = body.get("webhooks") if isinstance(body, dict) else None
+    return len(names) == len(set(names)) and not webhooks_refused(webhooks or [])
+
+
+def webhooks_refused(webhooks: list[Any]) -> bool:
+    """Webhook URLs the server's network rules refuse (its 422 says so): schema-valid, yet
+    not for this server, like a URL outside FANOUT_HTTP_ALLOWED_HOSTS."""
+    try:
+        specs = [WebhookSpec.model_validate(w) for w in webhooks]
+    except ValueError:
+        return False  # the schema's business
+    return bool(problems(specs, STACK_SETTINGS, ["body", "webhooks"]))
 
 
 def breaks_the_schema(mutation: Any) -> bool:
@@ -163,6 +187,9 @@ MUST_SEE = {
     "POST /api/jobs/{job_id}/retry": {202, 404, 409},
     "POST /api/jobs/{job_id}/watch-token": {200, 404},
     "GET /api/jobs/{job_id}/events": {200, 404, 422},
+    "GET /api/jobs/{job_id}/webhooks": {200, 404},
+    "GET /api/webhooks": {200},
+    "PUT /api/webhooks": {200, 422},
     "GET /api/actions": {200},
     "GET /healthz": {200},
     "GET /readyz": {200},
@@ -180,6 +207,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         "FANOUT_HTTP_ALLOWED_HOSTS": ",".join(LOOPBACK_HOSTS),
         "FANOUT_FILES_ROOT": str(tmp_path / "files"),
         "FANOUT_MAX_ACTIONS_PER_JOB": "500",
+        "FANOUT_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     await stack.start_server()
     await stack.start_worker()

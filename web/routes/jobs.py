@@ -79,12 +79,7 @@ async def create_job(
     defaults = request.app.state.webhook_defaults.of(user.name)
     if errors := over_limits(spec, config) + problems(spec.webhooks, config, ["body", "webhooks"]):
         raise RequestValidationError(errors)
-    try:
-        contract = with_webhooks(as_job_spec(spec), defaults, config)
-    except ValueError as err:
-        raise RequestValidationError(
-            [{"loc": ["body", "webhooks"], "msg": str(err), "type": "too_many_webhooks"}]
-        ) from None
+    contract = with_webhooks(as_job_spec(spec), defaults, config)
     job_id = await operations.start(contract, user.name, idempotency_key)
     return _accepted(request, response, job_id, user)
 
