@@ -117,7 +117,7 @@ async def test_running_actions_show_attempt_last_failure_next_retry_and_progress
     ("body", "loc", "message"),
     [
         ({"actions": [{"type": "demo.slep"}]}, ["actions", 0, "type"],
-         "Unknown action type 'demo.slep'; valid types: demo.sleep, file.sha256"),
+         "Unknown action type 'demo.slep'; valid types: demo.blob, demo.sleep, file.sha256"),
         ({"actions": [QUICK, {"type": "demo.sleep", "params": {"seconds": -1}}]},
          ["actions", 1, "params", "seconds"], "greater than or equal to 0"),
         ({"actions": [{"type": "demo.sleep", "params": {"secs": 1}}]},
