@@ -29,7 +29,7 @@ $(TS_WORKER)/lib/main.js: $(TS_WORKER)/node_modules/.package-lock.json $(TS_WORK
 no-npm:
 	@echo "npm not found: examples/typescript-worker is not installed (install Node.js and npm, then make install)"
 
-run: $(INSTALLED)  ## Temporal dev server + Web UI, worker and web app; Ctrl+C stops all
+run: install  ## Temporal dev server + Web UI, workers (Python, and TypeScript with Node.js) and web app; Ctrl+C stops all
 	$(PY) -m fanout.run
 
 worker: $(INSTALLED)  ## only a worker (needs a running Temporal)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -28,6 +29,9 @@ from fanout.stack import WORKER_READY_LINE, dev_server_args, web_args, worker_ar
 from fanout.temporal import connect, exit_process
 
 READY_TIMEOUT_S = 60.0
+TS_WORKER = (
+    Path(__file__).resolve().parents[1] / "examples" / "typescript-worker" / "lib" / "main.js"
+)
 STOP_TIMEOUT_S = 15.0
 PR_SET_PDEATHSIG = 1
 
@@ -98,9 +102,25 @@ class Launcher:
             await self._start_dev_server()
         await self._wait_for_temporal()
         worker = await self._spawn("worker", worker_args(self.python), WORKER_READY_LINE)
+        await self._start_typescript_worker()
         await self._spawn("web", web_args(self.python, host=config.host, port=config.port))
         await self._wait(worker.ready.wait(), "the worker to poll Temporal")
         await self._wait(self._web_healthy(), "the web app to answer /healthz")
+
+    async def _start_typescript_worker(self) -> None:
+        """The catalog's `text.reverse` runs on examples/typescript-worker: started too when
+        `make install` could build it (Node.js and npm present), else said once."""
+        node = shutil.which("node")
+        if node is None or not TS_WORKER.exists():
+            self.say(
+                "text.reverse will wait: its worker (examples/typescript-worker) needs Node.js "
+                "and npm; install them and run `make install`."
+            )
+            return
+        self.env["TEMPORAL_ADDRESS"] = self.config.temporal_target
+        self.env["TEMPORAL_NAMESPACE"] = self.config.namespace
+        self.env["FANOUT_TASK_QUEUE"] = self.config.task_queue
+        await self._spawn("node", [node, str(TS_WORKER)])
 
     async def _start_dev_server(self) -> None:
         config = self.config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from tests.processes import (
 from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.integration
+# `make install` builds examples/typescript-worker where Node.js is (CI installs it).
+WITH_NODE = run.TS_WORKER.exists() and shutil.which("node") is not None
 
 
 async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_path: Path) -> None:
@@ -48,17 +51,25 @@ async def test_make_run_starts_everything_stops_everything_and_keeps_jobs(tmp_pa
             assert ready.json() == {"temporal": "ok", "worker": "ok"}
         client = await Client.connect(f"127.0.0.1:{ports.temporal}")
         job_id = unique("job")
+        actions = [{"type": "text.stats", "params": {"text": "hi"}}]
+        if WITH_NODE:  # the catalog's text.reverse, on the TypeScript worker make run started
+            actions.append({"type": "text.reverse", "params": {"text": "hi"}})
+        else:
+            assert "text.reverse will wait: its worker" in proc.output
         handle = await client.start_workflow(
-            "JobWorkflow", {"actions": [{"type": "text.stats", "params": {"text": "hi"}}]},
-            id=job_id, task_queue="fanout-jobs",
-        )  # fmt: skip
-        assert (await asyncio.wait_for(handle.result(), 30))["status"] == "COMPLETED"
+            "JobWorkflow", {"actions": actions}, id=job_id, task_queue="fanout-jobs"
+        )
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert result["status"] == "COMPLETED"
+        assert [a["result"] for a in result["actions"]][1:] == (
+            [{"reversed": "ih", "characters": 2}] if WITH_NODE else []
+        )
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
             job = await http.get(f"http://127.0.0.1:{ports.web}/api/jobs/{job_id}")
         assert job.json()["status"] == "COMPLETED"  # the dev key is an admin: sees every job
         assert (data / "temporal.db").exists()
         children = set(pids_with_env(marker)) - {proc.process.pid}
-        assert len(children) == 3  # dev server, worker, web app
+        assert len(children) == 3 + WITH_NODE  # dev server, worker, web app (, node worker)
     finally:
         code = await proc.stop(signal.SIGTERM)
     assert code == 0, proc.output
@@ -141,7 +152,7 @@ async def test_external_temporal_address_starts_no_server(
         assert "Temporal Web UI" not in proc.output
         assert not (data / "temporal.db").exists()
         children = set(pids_with_env(f"FANOUT_DATA_DIR={data}")) - {proc.process.pid}
-        assert len(children) == 2  # worker and web app only
+        assert len(children) == 2 + WITH_NODE  # worker and web app only (, node worker)
     finally:
         assert await proc.stop() == 0, proc.output
 
