@@ -43,7 +43,7 @@ from fanout.settings import Settings, settings
 from fanout.temporal import connect, exit_process, missing_search_attributes
 from workflows.batch import JobBatchWorkflow
 from workflows.job import JobWorkflow
-from workflows.webhooks import WebhookDeliveryWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow, webhook_queue
 
 log = logging.getLogger("fanout.worker")
 WORKFLOWS = [JobWorkflow, JobBatchWorkflow, WebhookDeliveryWorkflow]
@@ -121,8 +121,8 @@ def build_workers(
     The one that runs JobWorkflow also runs, as local activities, every action type outside a
     pool (a job may ask for any of them to run locally), whichever it serves as activities. If
     those differ (`--actions`, `--exclude`), a second worker on the same queue serves the chosen
-    ones as activities, and the first takes no activity tasks. Webhook deliveries run on
-    the job queue too, as regular activities.
+    ones as activities, and the first takes no activity tasks. Webhook deliveries have a
+    queue of their own, `<job queue>-webhooks`, served wherever jobs are.
     """
     throttle = timedelta(seconds=config.heartbeat_throttle_s)
     runner = workflow_runner(config)
@@ -164,10 +164,14 @@ def build_workers(
             continue
         local = [d for d in registry.all_definitions() if d.pool is None]
         if [d.type for d in definitions] == [d.type for d in local]:
-            workers.append(build(queue, definitions, jobs=True, local_only=False, webhooks=True))
+            workers.append(build(queue, definitions, jobs=True, local_only=False))
             continue
         workers.append(build(queue, local, jobs=True, local_only=True))
-        workers.append(build(queue, definitions, jobs=False, local_only=False, webhooks=True))
+        if definitions:
+            workers.append(build(queue, definitions, jobs=False, local_only=False))
+    if workflows:
+        hooks = webhook_queue(config.task_queue)
+        workers.append(build(hooks, [], jobs=False, local_only=False, webhooks=True))
     return workers
 
 

@@ -97,6 +97,7 @@ class WebhookDeliveryWorkflow:
                 DELIVER_ACTIVITY,
                 attempt,
                 result_type=int,
+                task_queue=webhook_queue(workflow.info().task_queue),
                 start_to_close_timeout=ATTEMPT_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=1),
                 summary=f"POST {attempt.url}"[:200],
@@ -118,6 +119,12 @@ class WebhookDeliveryWorkflow:
     @workflow.query(name="status")
     def status(self) -> WebhookDeliveryState:
         return self._state
+
+
+def webhook_queue(job_queue: str) -> str:
+    """Deliveries' own task queue: a worker that serves some action types only (`--actions`,
+    `--exclude`) never gets them, nor they its actions."""
+    return f"{job_queue}-webhooks"
 
 
 class JobWebhooks:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from tests.conftest import unique
 from tests.workflows.test_job_workflow import REAL, job_worker
@@ -19,7 +21,7 @@ from workflows.contract import (
     WebhookAttemptInput,
     WebhookDeliveryState,
 )
-from workflows.webhooks import DELIVER_ACTIVITY, MAX_DELIVERIES_PER_JOB
+from workflows.webhooks import DELIVER_ACTIVITY, MAX_DELIVERIES_PER_JOB, webhook_queue
 
 
 class Receiver:
@@ -51,6 +53,16 @@ class Receiver:
         return [json.loads(p.payload) for p in self.posts if p.url.endswith(url_end)]
 
 
+@asynccontextmanager
+async def workers(env: WorkflowEnvironment, receiver: Receiver) -> AsyncIterator[str]:
+    """A job worker, and one on the deliveries' own queue with the fake receiver."""
+    async with (
+        job_worker(env, list(REAL.values())) as queue,
+        Worker(env.client, task_queue=webhook_queue(queue), activities=[receiver.activity()]),
+    ):
+        yield queue
+
+
 async def delivery(client: Client, delivery_id: str) -> WebhookDeliveryState:
     state: WebhookDeliveryState = await client.get_workflow_handle(
         delivery_id, result_type=WebhookDeliveryState
@@ -80,7 +92,7 @@ async def test_a_receiver_failing_twice_gets_the_final_status_on_the_third_attem
             {"url": "https://example.com/fails", "events": ["action.failed"]},
         ],
     )
-    async with job_worker(time_skipping_env, [*REAL.values(), receiver.activity()]) as queue:
+    async with workers(time_skipping_env, receiver) as queue:
         handle = await time_skipping_env.client.start_workflow(
             "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
         )
@@ -117,7 +129,7 @@ async def test_a_receiver_that_stays_down_never_holds_the_job_and_fails_at_the_d
         [{"type": "text.stats", "params": {"text": "x"}}],
         [{"url": "https://example.com/down", "deadline_s": 6}],
     )
-    async with job_worker(time_skipping_env, [*REAL.values(), receiver.activity()]) as queue:
+    async with workers(time_skipping_env, receiver) as queue:
         handle = await time_skipping_env.client.start_workflow(
             "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
         )
@@ -141,7 +153,7 @@ async def test_a_refused_address_fails_at_once(time_skipping_env: WorkflowEnviro
     request = job(
         [{"type": "text.stats", "params": {"text": "x"}}], [{"url": "http://10.1.2.3/private"}]
     )
-    async with job_worker(time_skipping_env, [*REAL.values(), receiver.activity()]) as queue:
+    async with workers(time_skipping_env, receiver) as queue:
         handle = await time_skipping_env.client.start_workflow(
             "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
         )
@@ -160,7 +172,7 @@ async def test_a_job_starts_at_most_so_many_deliveries(
         [{"type": "text.stats", "params": {"text": "x"}, "local": True}] * count,
         [{"url": "https://example.com/each", "events": ["action.completed", "job.finished"]}],
     )
-    async with job_worker(time_skipping_env, [*REAL.values(), receiver.activity()]) as queue:
+    async with workers(time_skipping_env, receiver) as queue:
         handle = await time_skipping_env.client.start_workflow(
             "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
         )
@@ -177,7 +189,7 @@ async def test_a_cancelled_job_still_tells_its_webhook(
         [{"type": "demo.sleep", "params": {"seconds": 60}, "local": False}],
         [{"url": "https://example.com/end"}],
     )
-    async with job_worker(time_skipping_env, [*REAL.values(), receiver.activity()]) as queue:
+    async with workers(time_skipping_env, receiver) as queue:
         handle = await time_skipping_env.client.start_workflow(
             "JobWorkflow", request, id=unique("job"), task_queue=queue, result_type=JobStatus
         )
