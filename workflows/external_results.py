@@ -1,11 +1,12 @@
 """Results of catalog action types: JSON that a worker in another language wrote, made safe to
 keep in a job's state.
 
-Python actions cap their results in the activity (`cap_result`, with the worker's
-FANOUT_RESULT_MAX_BYTES); a worker elsewhere does not, and may send anything. The workflow decodes
-the payload itself (never through the data converter, which would fail the workflow task on an
-unknown encoding) and keeps what fits, in the same shape `cap_result` gives. Pure functions:
-workflow code calls them, so the same payload always gives the same state.
+Python actions put large results in the result store from the activity (`keep_result`, with the
+worker's FANOUT_RESULT_MAX_BYTES); a worker elsewhere does not, and may send anything. The
+workflow decodes the payload itself (never through the data converter, which would fail the
+workflow task on an unknown encoding) and keeps what fits, as `{"truncated", "size_bytes",
+"preview"}`. Pure functions: workflow code calls them, so the same payload always gives the same
+state.
 """
 
 from __future__ import annotations

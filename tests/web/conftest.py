@@ -80,6 +80,7 @@ def api_settings(target: str, **overrides: Any) -> Settings:
         "http_allow_private": True,
         "http_allowed_hosts": LOOPBACK_HOSTS,
         "files_root": FILES_ROOT,
+        "data_dir": WORKDIR / "api-data",  # webhook defaults, stored results: never the repo's
         "session_secret": "api-tests-session-secret",
         "webhook_secret": "api-tests-webhook-secret",
         **UNLIMITED,
