@@ -22,7 +22,6 @@ from web.routes import actions, health, jobs, results, streams, webhooks
 from web.routes.streams import CLOSE_CODES
 from web.runtime import Runtime
 from web.watch_tokens import WatchTokens
-from web.webhooks import WebhookDefaults
 
 STATIC = Path(__file__).parent / "static"  # fanout.js, and the docs' assets under docs/
 
@@ -93,7 +92,6 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
     app.state.settings = config
     app.state.api_keys = api_keys
     app.state.metrics = metrics
-    app.state.webhook_defaults = WebhookDefaults(config.data_dir / "webhooks.json")
     app.state.watch_tokens = WatchTokens(
         config.session_secret or secrets.token_urlsafe(32), config.watch_token_ttl_s
     )

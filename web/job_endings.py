@@ -58,6 +58,8 @@ class JobEndings:
         """`user`'s jobs that ended after ending number `seq` (and keep the feed running)."""
         self._wanted_at = time.monotonic()
         if self._task is None or self._task.done():
+            # What ended while nobody looked is not news to a page that opens now.
+            self._newest = max(self._newest, datetime.now(UTC))
             self._task = asyncio.create_task(self._follow())
         return [e for e in self._endings if e.seq > seq and e.owner == user]
 

@@ -30,6 +30,8 @@ from web.status import (
     unavailable_error,
     workflow_missing,
 )
+from web.webhooks import WebhookDefaults
+from web.webhooks import for_job as with_webhooks
 from workflows import search_attributes as sa
 from workflows.compact import unpack
 from workflows.contract import JobRequest, JobSpec, Resume, Status
@@ -57,13 +59,18 @@ class JobOperations:
         self._config = config
         self._quotas = quotas
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
+        self.webhook_defaults = WebhookDefaults(config.data_dir / "webhooks.json")
 
     async def start(self, spec: JobSpec, owner: str, idempotency_key: str | None) -> str:
         """Start a job; with an idempotency key, the same key always means the same job.
         While Temporal answers too slowly, the start is sent again (same id: at most one job)
-        for up to FANOUT_TEMPORAL_SLOW_WAIT_S."""
-        request = JobRequest.model_validate({**spec.model_dump(), "owner": owner})
+        for up to FANOUT_TEMPORAL_SLOW_WAIT_S. The job also gets the owner's default webhooks
+        (the request, as the caller sent it, is what an idempotency key stands for)."""
         fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+        defaults = self.webhook_defaults.usable(owner, self._config)
+        request = JobRequest.model_validate(
+            {**with_webhooks(spec, defaults, self._config).model_dump(), "owner": owner}
+        )
         if idempotency_key is None:
             job_id = f"job-{uuid.uuid4().hex}"
         else:
@@ -291,6 +298,7 @@ def _resume(snapshot: Snapshot) -> Resume:
         created_at=snapshot.view.created_at,
         version=snapshot.view.version,
         batches=status.batches,
+        webhooks=status.webhooks,  # the new run lists them with its own
     )
     if status.all_actions is None:
         resume.completed = [a for a in status.actions if a.status is Status.COMPLETED]

@@ -194,6 +194,9 @@ class Resume(BaseModel):
         default_factory=list, description="Big jobs: completed actions, compact (no results)."
     )
     batches: list[BatchRef] = Field(default_factory=list, description="Big jobs: earlier batches.")
+    webhooks: list[WebhookRef] = Field(
+        default_factory=list, description="Webhook deliveries of the runs before this one."
+    )
 
 
 class JobRequest(JobSpec):
@@ -349,6 +352,10 @@ class WebhookDeliveryRequest(BaseModel):
     event: str
     payload: str
     deadline_s: float
+    carried: WebhookDeliveryState | None = Field(
+        None, description="Set when a delivery continues as new: its state so far."
+    )
+    next_delay_s: float | None = None
 
 
 class WebhookAttempt(BaseModel):

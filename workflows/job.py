@@ -81,7 +81,12 @@ class JobWorkflow:
             on_change=self._action_changed,
         )
         self._batch_tasks: list[asyncio.Task[None]] = []
-        self._webhooks = JobWebhooks(workflow.info().workflow_id, request.owner, request.webhooks)
+        self._webhooks = JobWebhooks(
+            workflow.info().workflow_id,
+            request.owner,
+            request.webhooks,
+            resume.webhooks if resume else [],
+        )
 
     @workflow.run
     async def run(self, request: JobRequest) -> JobStatus:
@@ -99,7 +104,9 @@ class JobWorkflow:
         if self._fewer_upserts:
             upserting.cancel()
         final = self._finish_job(cancelled)
-        await self._webhooks.started()  # they go on after the job's run closes
+        if self._webhooks.specs:
+            await self._webhooks.started()  # they go on after the job's run closes
+            final.webhooks, final.webhooks_dropped = self._webhooks.refs, self._webhooks.dropped
         return final
 
     async def _upsert_progress(self) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +19,8 @@ from tests.conftest import clean_settings
 from tests.processes import bound_socket
 from tests.web.conftest import Api, assert_explains, serve
 from tests.web.test_jobs_api import wait_for
-from web.webhooks import problems
-from workflows.contract import WebhookSpec
+from web.webhooks import WebhookDefaults, for_job, problems
+from workflows.contract import JobSpec, WebhookSpec
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +170,98 @@ def test_private_addresses_and_a_server_without_secret_are_refused() -> None:
     for off in (clean_settings(), clean_settings(webhook_secret="")):  # compose's unset is ""
         (error,) = problems(hooks, off, ["body", "webhooks"])
         assert "FANOUT_WEBHOOK_SECRET" in error["msg"]
+
+
+async def test_put_refuses_what_the_rules_refuse_and_409_while_webhooks_are_off(
+    api: Api,
+) -> None:
+    async with api.client() as http:
+        private = await http.put("/api/webhooks", json={"webhooks": [{"url": "http://10.1.2.3/"}]})
+        assert private.status_code == 422
+        assert private.json()["errors"][0]["loc"] == ["webhooks", "0", "url"]
+        api.app.state.settings = api.settings.model_copy(update={"webhook_secret": None})
+        try:
+            for response in (
+                await http.get("/api/webhooks"),
+                await http.put("/api/webhooks", json={"webhooks": [{"url": "http://127.0.0.1/"}]}),
+            ):
+                assert response.status_code == 409
+                assert_explains(409, response.json())
+        finally:
+            api.app.state.settings = api.settings
+
+
+async def test_a_retry_lists_the_deliveries_of_the_run_before_too(
+    api: Api, receiver: Receiver
+) -> None:
+    later = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    async with api.client("carol") as http:
+        created = await http.post(
+            "/api/jobs",
+            json={
+                "actions": [{"type": "demo.sleep", "params": {"seconds": 0, "fail_until": later}}],
+                "webhooks": [{"url": receiver.url}],
+            },
+        )
+        job_id = created.json()["job_id"]
+        await wait_for(http, job_id, "FAILED")
+        await asyncio.sleep(2)
+        assert (await http.post(f"/api/jobs/{job_id}/retry")).status_code == 202
+        job = await wait_for(http, job_id, "COMPLETED")
+        assert [w["event"] for w in job["webhooks"]] == ["job.finished", "job.finished"]
+        body = await deliveries(http, job_id, until="DELIVERED")
+    assert len(body["deliveries"]) == 2
+    statuses = sorted(json.loads(payload)["data"]["status"] for _, payload in receiver.delivered())
+    assert statuses == ["COMPLETED", "FAILED"]
+
+
+async def test_defaults_reach_jobs_started_without_the_api_and_keys_keep_their_job(
+    api: Api, receiver: Receiver
+) -> None:
+    body = {"actions": [{"type": "text.stats", "params": {"text": "x"}}]}
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    async with api.client("dave") as http:
+        first = await http.post("/api/jobs", json=body, headers=key)
+        await http.put("/api/webhooks", json={"webhooks": [{"url": receiver.url}]})
+        try:
+            again = await http.post("/api/jobs", json=body, headers=key)
+            assert again.status_code == 202  # the same request, though the defaults changed
+            assert again.json()["job_id"] == first.json()["job_id"]
+            spec = JobSpec.model_validate(body)  # as the dashboard's form starts one
+            job_id = await api.app.state.operations.start(spec, "dave", None)
+            job = await wait_for(http, job_id, "COMPLETED")
+            assert [w["url"] for w in job["webhooks"]] == [receiver.url]
+        finally:
+            await http.put("/api/webhooks", json={"webhooks": []})
+
+
+def test_one_url_named_twice_is_one_webhook_with_both_events() -> None:
+    config = clean_settings(webhook_secret="s", webhook_deadline_s=60)
+    spec = JobSpec.model_validate(
+        {
+            "actions": [{"type": "text.stats"}],
+            "webhooks": [{"url": "https://a.example/h", "events": ["action.failed"]}],
+        }
+    )
+    (merged,) = for_job(
+        spec, [WebhookSpec(url="https://a.example/h", deadline_s=600)], config
+    ).webhooks
+    assert merged.events == ["job.finished", "action.failed"]
+    assert merged.deadline_s == 600
+
+
+def test_urls_that_cannot_be_delivered_are_422s_not_500s() -> None:
+    config = clean_settings(webhook_secret="s")
+    for url in ("http://xn--/x", "http:///x", "http://a.example:99999/"):
+        (error,) = problems([WebhookSpec(url=url)], config, ["body", "webhooks"])
+        assert error["msg"].startswith("Not a URL a webhook can go to"), (url, error)
+
+
+def test_one_users_broken_defaults_leave_the_others_theirs(tmp_path: Path) -> None:
+    path = tmp_path / "webhooks.json"
+    path.write_text(
+        json.dumps({"ana": [{"url": "https://ok.example/"}], "bob": [{"url": "ftp://x"}]})
+    )
+    store = WebhookDefaults(path)
+    assert [w.url for w in store.of("ana")] == ["https://ok.example/"]
+    assert store.of("bob") == []

@@ -9,19 +9,28 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.conftest import unique
+from tests.conftest import TEST_SERVER, unique
 from tests.workflows.test_job_workflow import REAL, job_worker
 from workflows.contract import (
     JobStatus,
     Status,
     WebhookAttemptInput,
+    WebhookDeliveryRequest,
     WebhookDeliveryState,
 )
-from workflows.webhooks import DELIVER_ACTIVITY, MAX_DELIVERIES_PER_JOB, webhook_queue
+from workflows.webhooks import (
+    ATTEMPTS_PER_RUN,
+    DELIVER_ACTIVITY,
+    KEPT_ATTEMPTS,
+    MAX_DELIVERIES_PER_JOB,
+    WebhookDeliveryWorkflow,
+    webhook_queue,
+)
 
 
 class Receiver:
@@ -178,7 +187,8 @@ async def test_a_job_starts_at_most_so_many_deliveries(
         )
         result = await handle.result()
     assert len(result.webhooks) == MAX_DELIVERIES_PER_JOB
-    assert result.webhooks_dropped == 6  # five actions and the job's end
+    assert result.webhooks_dropped == 6  # actions: the job's end always has its place
+    assert [w.event for w in result.webhooks].count("job.finished") == 1
 
 
 async def test_a_cancelled_job_still_tells_its_webhook(
@@ -201,3 +211,34 @@ async def test_a_cancelled_job_still_tells_its_webhook(
     assert state.status == "DELIVERED"
     (sent,) = receiver.payloads("/end")
     assert sent["data"]["status"] == "CANCELLED"
+
+
+async def test_a_day_of_retries_continues_as_new_and_keeps_its_count() -> None:
+    """On a test server of its own: the other tests leave deliveries that wait for workers
+    gone with their test, and time skipping went slowly next to them."""
+    receiver = Receiver(down=[503])
+    request = WebhookDeliveryRequest(
+        delivery_id=unique("delivery"),
+        job_id="job-1",
+        owner="alice",
+        url="https://example.com/down",
+        event="job.finished",
+        payload="{}",
+        deadline_s=86400,
+    )
+    async with (
+        await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        ) as env,
+        workers(env, receiver) as queue,
+    ):
+        handle = await env.client.start_workflow(
+            WebhookDeliveryWorkflow.run, request, id=request.delivery_id, task_queue=queue
+        )
+        state = await handle.result()
+        last_run = [e async for e in handle.fetch_history_events()]
+    assert state.status == "FAILED"
+    assert state.attempt_count == len(receiver.posts)
+    assert state.attempt_count > 2 * ATTEMPTS_PER_RUN  # 1 s doubling to 10 min, for a day
+    assert len(state.attempts) == KEPT_ATTEMPTS
+    assert len(last_run) < 15 * ATTEMPTS_PER_RUN  # a run's history: its own attempts only

@@ -1,7 +1,8 @@
 """The job page's webhooks: each delivery, its attempts and outcome, read from its own workflow.
 
 Read when the page opens, when the job lists a new delivery, and every few seconds while one
-is still being sent; a page whose job has no webhooks shows nothing and reads nothing.
+is still being sent (or cannot be read yet); a page whose job has no webhooks shows nothing and
+reads nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from web.schemas import JobView, WebhookDelivery
 from web.status import TemporalUnavailable
 from workflows.contract import WebhookRef
 
-REFRESH_S = 3.0
+REFRESH_S = 5.0
+UNREADABLE_TRIES = 12  # a delivery that cannot be read is asked again for about a minute
 DELIVERY_LOOK = {
     "DELIVERED": ("check_circle", "green-8"),
     "SENDING": ("autorenew", "blue-8"),
@@ -31,6 +33,7 @@ class WebhooksPanel:
         self.deliveries: list[WebhookDelivery] = []
         self.refs: list[WebhookRef] = []
         self.dropped = 0
+        self.unreadable_tries = 0
 
     def build(self) -> None:
         self.card = ui.card().classes("w-full").props("bordered flat")
@@ -50,7 +53,9 @@ class WebhooksPanel:
         with contextlib.suppress(TemporalUnavailable):
             self.deliveries = await current().hub.deliveries(self.job_id, self.refs)
         sending = any(d.state is not None and d.state.status == "SENDING" for d in self.deliveries)
-        self.timer.active = sending
+        unreadable = any(d.state is None for d in self.deliveries)
+        self.unreadable_tries = self.unreadable_tries + 1 if unreadable else 0
+        self.timer.active = sending or (unreadable and self.unreadable_tries < UNREADABLE_TRIES)
         self.render()
 
     def render(self) -> None:

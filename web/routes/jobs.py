@@ -22,7 +22,6 @@ from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem,
 from web.status import entity_tag
 from web.validation import JobCreate, as_job_spec, over_limits
 from web.watch_tokens import WatchTokens
-from web.webhooks import for_job as with_webhooks
 from web.webhooks import problems
 from workflows.contract import Status, StatusPage
 
@@ -76,11 +75,9 @@ async def create_job(
 ) -> JobAccepted:
     """Start a job. Answers at once; follow `status_url` or `events_url` for progress."""
     config = get_settings(request)
-    defaults = request.app.state.webhook_defaults.of(user.name)
     if errors := over_limits(spec, config) + problems(spec.webhooks, config, ["body", "webhooks"]):
         raise RequestValidationError(errors)
-    contract = with_webhooks(as_job_spec(spec), defaults, config)
-    job_id = await operations.start(contract, user.name, idempotency_key)
+    job_id = await operations.start(as_job_spec(spec), user.name, idempotency_key)
     return _accepted(request, response, job_id, user)
 
 

@@ -6,44 +6,44 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
 from fanout.webhook_signing import user_secret
-from web.deps import CurrentUser, Hub, JobId, VisibleJob, get_settings
+from web.deps import CurrentUser, Hub, JobId, Operations, VisibleJob, get_settings
 from web.errors import COMMON_RESPONSES, Responses
 from web.routes.jobs import NOT_FOUND
 from web.schemas import Problem, WebhookDefaults, WebhookDeliveries, WebhookSettings
+from web.temporal_jobs import JobOperations
 from web.webhooks import NO_SECRET, problems
-from web.webhooks import WebhookDefaults as DefaultsStore
 
 router = APIRouter(tags=["webhooks"], responses=COMMON_RESPONSES)
 OFF: Responses = {409: {"model": Problem, "description": "Webhooks are off on this server."}}
 
 
-def _settings_of(request: Request, user: str) -> WebhookSettings:
+def _settings_of(request: Request, operations: JobOperations, user: str) -> WebhookSettings:
     secret = user_secret(get_settings(request), user)
     if secret is None:
         raise HTTPException(409, NO_SECRET)
-    store: DefaultsStore = request.app.state.webhook_defaults
-    return WebhookSettings(webhooks=store.of(user), signing_secret=secret)
+    return WebhookSettings(webhooks=operations.webhook_defaults.of(user), signing_secret=secret)
 
 
 @router.get("/api/webhooks", responses=OFF)
-async def get_webhooks(request: Request, user: CurrentUser) -> WebhookSettings:
+async def get_webhooks(
+    request: Request, user: CurrentUser, operations: Operations
+) -> WebhookSettings:
     """Your default webhooks, which every job you start gets besides its own, and the secret
     that verifies deliveries to any of your webhooks."""
-    return _settings_of(request, user.name)
+    return _settings_of(request, operations, user.name)
 
 
 @router.put("/api/webhooks", responses=OFF)
 async def put_webhooks(
-    body: WebhookDefaults, request: Request, user: CurrentUser
+    body: WebhookDefaults, request: Request, user: CurrentUser, operations: Operations
 ) -> WebhookSettings:
     """Replace your default webhooks (an empty list removes them). Jobs already started keep
     the webhooks they started with."""
+    _settings_of(request, operations, user.name)  # 409 while webhooks are off
     if errors := problems(body.webhooks, get_settings(request), ["body", "webhooks"]):
         raise RequestValidationError(errors)
-    _settings_of(request, user.name)  # webhooks are on
-    store: DefaultsStore = request.app.state.webhook_defaults
-    await store.replace(user.name, body.webhooks)
-    return _settings_of(request, user.name)
+    await operations.webhook_defaults.replace(user.name, body.webhooks)
+    return _settings_of(request, operations, user.name)
 
 
 @router.get("/api/jobs/{job_id}/webhooks", responses=NOT_FOUND)

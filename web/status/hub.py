@@ -68,6 +68,7 @@ from workflows.contract import (
 )
 from workflows.job_state import end_unfinished, status_before_start
 from workflows.pages import page_of
+from workflows.webhooks import MAX_DELIVERIES_PER_JOB
 
 log = logging.getLogger("fanout.hub")
 
@@ -246,7 +247,7 @@ class StatusHub:
                 return WebhookDelivery(**dict(ref), problem=problem)
             return WebhookDelivery(**dict(ref), state=found)
 
-        return list(await asyncio.gather(*(state(ref) for ref in refs)))
+        return list(await asyncio.gather(*(state(ref) for ref in refs[:MAX_DELIVERIES_PER_JOB])))
 
     def _unpacked(self, job_id: str, snapshot: Snapshot) -> list[ActionState]:
         key = (job_id, snapshot.view.run_id)

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
@@ -70,6 +70,8 @@ class TemporalReads:
         self._followers = asyncio.Semaphore(max(1, min(cap - 1, int(cap * FOLLOWERS_SHARE))))
         self._results: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=256)
         self._deliveries: LRUCache[str, WebhookDeliveryState] = LRUCache(maxsize=2048)
+        # Deliveries still sending, read at most every few seconds whatever the number of pages.
+        self._sending: TTLCache[str, WebhookDeliveryState] = TTLCache(maxsize=2048, ttl=3)
         self.stats = HubStats()
 
     async def result(self, run: WorkflowHandle[Any, JobStatus]) -> JobStatus:
@@ -83,7 +85,9 @@ class TemporalReads:
         """A webhook delivery's state: its `status` query while it runs, its result once it
         has ended (kept: it cannot change). None if there is no such delivery, or what it holds
         is not a delivery's state (any Temporal client can start workflows by that id)."""
-        if (kept := self._deliveries.get(delivery_id)) is not None:
+        if (
+            kept := self._deliveries.get(delivery_id) or self._sending.get(delivery_id)
+        ) is not None:
             return kept
         handle = self._client.get_workflow_handle(delivery_id)
         try:
@@ -110,8 +114,7 @@ class TemporalReads:
             state = WebhookDeliveryState.model_validate(raw)
         except (WorkflowQueryFailedError, WorkflowFailureError, ValidationError):
             return None  # terminated, or not a delivery made by Fanout
-        if not running:
-            self._deliveries[delivery_id] = state
+        (self._sending if running else self._deliveries)[delivery_id] = state
         return state
 
     async def batch_results(self, workflow_id: str) -> dict[str, Any]:
