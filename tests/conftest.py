@@ -101,6 +101,19 @@ def unmeasured_under_load(
         measuring.start()
 
 
+# Tests that need the machine to themselves: those that load it, and those that kill processes
+# and time what follows. `make test` runs them after the others, alone (the others run in
+# parallel processes, and next to them these failed on timing, not on what they check).
+SERIAL_FOLDERS = ("tests/faults/",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("load") or item.nodeid.startswith(SERIAL_FOLDERS):
+            item.add_marker(pytest.mark.serial)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if NETWORK_LOG.read_text().strip():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
