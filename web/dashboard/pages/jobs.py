@@ -15,12 +15,19 @@ from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame, progress_bar, status_chip
 from web.runtime import current
 from web.schemas import JobSummary
-from web.status import Snapshot, TemporalUnavailable
+from web.status import Snapshot, StatusHub, TemporalUnavailable
 from workflows.contract import Status
 
 PAGE_SIZE = 20
 REFRESH_S = 2.0
 LIVE_WAIT_S = 1.0
+
+
+async def live_snapshot(hub: StatusHub, job_id: str) -> Snapshot:
+    """A running job's state for its row, if the hub has it quickly. Its call is made only once
+    this runs: a page closed first (its refresh cancelled before it started) leaves no call
+    behind that never ran."""
+    return await asyncio.wait_for(hub.snapshot(job_id), LIVE_WAIT_S)
 
 
 class JobList:
@@ -50,8 +57,7 @@ class JobList:
             return
         running = [job for job in jobs if job.status is Status.RUNNING] if live else []
         snapshots = await asyncio.gather(
-            *(asyncio.wait_for(runtime.hub.snapshot(job.job_id), LIVE_WAIT_S) for job in running),
-            return_exceptions=True,
+            *(live_snapshot(runtime.hub, job.job_id) for job in running), return_exceptions=True
         )
         live_progress = {
             job.job_id: snapshot.view.progress
