@@ -38,14 +38,20 @@ worker: $(INSTALLED)  ## only a worker (needs a running Temporal)
 web: $(INSTALLED)  ## only the web app (needs a running Temporal)
 	$(VENV)/bin/uvicorn web.app:app --host $${FANOUT_HOST:-127.0.0.1} --port $${FANOUT_PORT:-8000}
 
-# Test files run in parallel processes (pytest-xdist), a file's tests in one of them: most tests
-# wait on servers and timers, so two processes on two cores take about a third less time. Tests
-# marked serial (load, killed processes) then run alone; coverage is of both runs together.
-TEST_PROCESSES ?= 2
+# TEST_PROCESSES=N runs the test files in N processes (pytest-xdist, a file's tests in one of
+# them), then the tests marked serial (load, killed processes) alone; coverage is of both runs.
+# On two cores its parallel part took 9 to 11 minutes, but tests that time real processes then
+# failed now and then (UI waits, a fuzz run's connections): one process, the default, is what
+# CI runs.
+TEST_PROCESSES ?= 1
 
 test: lint  ## lint, then every test suite
+ifeq ($(TEST_PROCESSES),1)
+	$(PY) -m pytest
+else
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial" --cov-fail-under=0
 	$(PY) -m pytest -m serial --cov-append
+endif
 
 bench: $(BENCH_INSTALLED) bench-redis  ## speed and memory against the bare SDK and Celery: writes docs/benchmarks.md
 	$(PY) -m bench.run

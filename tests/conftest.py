@@ -102,8 +102,8 @@ def unmeasured_under_load(
 
 
 # Tests that need the machine to themselves: those that load it, and those that kill processes
-# and time what follows. `make test` runs them after the others, alone (the others run in
-# parallel processes, and next to them these failed on timing, not on what they check).
+# and time what follows. `make test TEST_PROCESSES=N` runs them after the others, alone (next to
+# the parallel processes they failed on timing, not on what they check).
 SERIAL_FOLDERS = ("tests/faults/",)
 
 
