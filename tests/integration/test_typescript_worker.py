@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 import worker
 from fanout.settings import Settings
 from tests.conftest import unique
+from tests.deploy.test_pools_and_metrics import poll
 from tests.processes import REPO, Proc, clean_env
 from tests.web.conftest import KEYS, api_settings, serve
 from web.factory import create_app
@@ -87,17 +88,6 @@ async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[Settings, s
         finally:
             if node.proc is not None:
                 await node.proc.kill()
-
-
-async def poll(http: httpx.AsyncClient, job_id: str, done: Any, timeout: float = 30) -> Any:
-    async def loop() -> Any:
-        while True:
-            job = (await http.get(f"/api/jobs/{job_id}")).json()
-            if done(job):
-                return job
-            await asyncio.sleep(0.1)
-
-    return await asyncio.wait_for(loop(), timeout)
 
 
 def action(job: dict[str, Any], name: str) -> dict[str, Any]:
