@@ -30,7 +30,7 @@ from web.status import (
     unavailable_error,
     workflow_missing,
 )
-from web.webhooks import WebhookDefaults
+from web.webhooks import DefaultWebhooksFile
 from web.webhooks import for_job as with_webhooks
 from workflows import search_attributes as sa
 from workflows.compact import unpack
@@ -59,7 +59,7 @@ class JobOperations:
         self._config = config
         self._quotas = quotas
         self._timeout = timedelta(seconds=config.temporal_rpc_timeout_s)
-        self.webhook_defaults = WebhookDefaults(config.data_dir / "webhooks.json")
+        self.webhook_defaults = DefaultWebhooksFile(config.data_dir / "webhooks.json")
 
     async def start(self, spec: JobSpec, owner: str, idempotency_key: str | None) -> str:
         """Start a job; with an idempotency key, the same key always means the same job.

@@ -36,7 +36,7 @@ NO_SECRET = (
 )
 
 
-class WebhookDefaults:
+class DefaultWebhooksFile:
     """Each user's default webhooks, kept in `path`."""
 
     def __init__(self, path: Path) -> None:

@@ -19,7 +19,7 @@ from tests.conftest import clean_settings
 from tests.processes import bound_socket
 from tests.web.conftest import Api, assert_explains, serve
 from tests.web.test_jobs_api import wait_for
-from web.webhooks import WebhookDefaults, for_job, problems
+from web.webhooks import DefaultWebhooksFile, for_job, problems
 from workflows.contract import JobSpec, WebhookSpec
 
 pytestmark = pytest.mark.integration
@@ -262,6 +262,6 @@ def test_one_users_broken_defaults_leave_the_others_theirs(tmp_path: Path) -> No
     path.write_text(
         json.dumps({"ana": [{"url": "https://ok.example/"}], "bob": [{"url": "ftp://x"}]})
     )
-    store = WebhookDefaults(path)
+    store = DefaultWebhooksFile(path)
     assert [w.url for w in store.of("ana")] == ["https://ok.example/"]
     assert store.of("bob") == []
