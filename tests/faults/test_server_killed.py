@@ -28,7 +28,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 def routes(job_ids: list[str]) -> list[tuple[str, str]]:
-    """Every route that needs Temporal, each on a job nobody follows (nothing cached)."""
+    """Every route that needs Temporal, each on a job nobody follows (nothing cached): they are
+    bob's, and the dashboard's jobs list (which follows the running jobs it shows) is alice's."""
     action = quote("demo.sleep#1")
     return [
         ("GET", "/api/jobs"),
@@ -53,8 +54,9 @@ def unavailable(response: httpx.Response) -> bool:
 
 async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browser: Browser) -> None:
     body = {"actions": [{"type": "demo.sleep", "params": {"seconds": s}} for s in (1, 8, 9)]}
-    async with stack.api() as http:
-        job_ids = [(await http.post("/api/jobs", json=body)).json()["job_id"] for _ in range(5)]
+    async with stack.api() as alice, stack.api("bob") as http:
+        job_ids = [(await alice.post("/api/jobs", json=body)).json()["job_id"]]
+        job_ids += [(await http.post("/api/jobs", json=body)).json()["job_id"] for _ in range(4)]
 
         page = await browser.new_page()
         blocked: list[str] = []
@@ -87,8 +89,8 @@ async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browse
             """Polls until every job completed; meanwhile only 200, or 503 while reconnecting."""
             while True:
                 jobs: list[dict[str, Any]] = []
-                for job_id in job_ids:
-                    response = await http.get(f"/api/jobs/{job_id}")
+                for job_id, client in zip(job_ids, [alice] + [http] * 4, strict=True):
+                    response = await client.get(f"/api/jobs/{job_id}")
                     assert response.status_code == 200 or unavailable(response), response.text
                     jobs.append(response.json())
                 if all(j.get("status") == "COMPLETED" for j in jobs):
