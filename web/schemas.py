@@ -118,6 +118,8 @@ class JobSummary(BaseModel):
     job_id: str
     status: Status
     owner: str
+    title: str | None = Field(None, description="The job's human name, if it was given one.")
+    labels: dict[str, str] = Field(default_factory=dict)
     percent: int
     action_count: int
     created_at: datetime

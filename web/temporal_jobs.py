@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.auth import User
+from web.job_filter import JobFilter
 from web.quotas import QuotaExceeded, Quotas
 from web.schemas import JobSummary
 from web.status import (
@@ -34,7 +35,15 @@ from web.webhooks import DefaultWebhooksFile
 from web.webhooks import for_job as with_webhooks
 from workflows import search_attributes as sa
 from workflows.compact import unpack
-from workflows.contract import JobRequest, JobSpec, Resume, Status
+from workflows.contract import (
+    MAX_LABELS,
+    MAX_TITLE,
+    JobRequest,
+    JobSpec,
+    Resume,
+    Status,
+    control_characters,
+)
 from workflows.job import JobWorkflow
 
 CLOSE_WAIT_TRIES = 30
@@ -95,8 +104,12 @@ class JobOperations:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     memo={REQUEST_HASH_MEMO: fingerprint},
-                    search_attributes=sa.at_start(owner, len(spec.actions)),
-                    static_summary=_summary(spec),
+                    search_attributes=sa.at_start(
+                        owner, len(spec.actions), title=spec.title, labels=spec.labels
+                    ),
+                    # The Web UI's list shows the summary: the job's title when it has one.
+                    static_summary=spec.title or _summary(spec),
+                    static_details=_summary(spec) if spec.title else None,
                     priority=fair_share(owner),
                     rpc_timeout=self._timeout,
                 )
@@ -179,6 +192,7 @@ class JobOperations:
         except Exception:  # not a memo this API wrote: the key then means nothing any more
             request_hash = None
         request = original.model_copy(update={"resume": _resume(snapshot)})
+        retried_from = f"Retry of run {previous_run}: {_summary(request)}"
         if self._quotas is not None:
             left = snapshot.view.progress.total - snapshot.view.progress.completed
             await self._quotas.admit(snapshot.owner, left)
@@ -195,9 +209,14 @@ class JobOperations:
                     REQUEST_HASH_MEMO: request_hash,
                 },
                 search_attributes=sa.at_start(
-                    snapshot.owner, len(request.actions), snapshot.view.progress.percent
+                    snapshot.owner,
+                    len(request.actions),
+                    snapshot.view.progress.percent,
+                    title=request.title,
+                    labels=request.labels,
                 ),
-                static_summary=f"Retry of run {previous_run}: {_summary(request)}",
+                static_summary=request.title or retried_from,
+                static_details=retried_from if request.title else None,
                 priority=fair_share(snapshot.owner),
                 rpc_timeout=self._timeout,
             )
@@ -221,14 +240,10 @@ class JobOperations:
         raise Conflict(f"Job {job_id} is still winding down; retry it in a moment.")
 
     async def list(
-        self, user: User, status: Status | None, page_size: int, page_token: str | None
+        self, user: User, filters: JobFilter, page_size: int, page_token: str | None
     ) -> tuple[list[JobSummary], str | None]:
-        """The caller's jobs from Temporal visibility: running first, then most recently ended."""
-        clauses = ['WorkflowType = "JobWorkflow"']
-        if not user.admin:
-            clauses.append(f'{sa.JOB_OWNER.name} = "{user.name}"')
-        if status is not None:
-            clauses.append(f'{sa.JOB_STATUS.name} = "{status.value}"')
+        """The caller's jobs from Temporal visibility that match `filters`: running first, then
+        most recently ended."""
         bad_token = ValueError("page_token is not one this API returned; omit it to start over.")
         try:
             token = (
@@ -237,7 +252,7 @@ class JobOperations:
         except (binascii.Error, ValueError):
             raise bad_token from None
         executions = self._client.list_workflows(
-            " AND ".join(clauses),
+            filters.visibility_query(user),
             page_size=page_size,
             next_page_token=token,
             rpc_timeout=self._timeout,
@@ -325,11 +340,35 @@ async def _summary_of(execution: WorkflowExecution) -> JobSummary:
         job_id=execution.id,
         status=listed_status(execution),
         owner=attrs.get(sa.JOB_OWNER) or "",
+        title=shown_title(attrs.get(sa.JOB_TITLE)),
+        labels=shown_labels(attrs.get(sa.JOB_LABELS)),
         percent=attrs.get(sa.JOB_PROGRESS) or 0,
         action_count=attrs.get(sa.JOB_ACTION_COUNT) or 0,
         created_at=created,
         finished_at=execution.close_time,
     )
+
+
+def shown_title(value: object) -> str | None:
+    """A title as a list may show it: one line of at most MAX_TITLE characters (any Temporal
+    client may have set the attribute to anything)."""
+    if not isinstance(value, str):
+        return None
+    bad = set(control_characters(value))
+    title = "".join(" " if c in bad else c for c in value).strip()
+    return title[:MAX_TITLE] or None
+
+
+def shown_labels(value: object) -> dict[str, str]:
+    """JobLabels (`key=value` terms) as a dict; terms of other clients without `=` are keys."""
+    if not isinstance(value, list):
+        return {}
+    labels: dict[str, str] = {}
+    for term in value[:MAX_LABELS]:
+        if isinstance(term, str):
+            key, _, label = term.partition("=")
+            labels[key] = label
+    return labels
 
 
 def listed_status(execution: WorkflowExecution) -> Status:

@@ -8,14 +8,23 @@ when that is on).
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 ACTION_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LABELS = 50
+MAX_TITLE = 200
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
 MAX_WEBHOOKS = 20  # the API allows 10 of a request's own plus 10 defaults of its owner
@@ -98,9 +107,22 @@ class WebhookSpec(_Input):
     )
 
 
+def control_characters(text: str) -> list[str]:
+    """The characters of `text` that would break a line or a terminal: C0/C1 controls (tabs and
+    line breaks included) and the Unicode line and paragraph separators."""
+    return [c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+
+
 class JobSpec(_Input):
     """What a caller asks for: actions and how to run them. Only `actions[].type` is required."""
 
+    title: str | None = Field(
+        None,
+        max_length=MAX_TITLE,
+        description="A short human name, e.g. 'Monthly report for ACME': up to 200 characters, "
+        "no control characters; surrounding spaces are stripped, an empty title is none.",
+        examples=["Monthly report for ACME"],
+    )
     actions: list[ActionSpec] = Field(min_length=1)
     failure_policy: Literal["continue", "fail_fast"] = "continue"
     tolerated_failures: int = Field(0, ge=0, description="Failed actions a COMPLETED job may have.")
@@ -114,6 +136,24 @@ class JobSpec(_Input):
         description="Told of this job's events by signed POSTs (Standard Webhooks), with retries; "
         "up to 20.",
     )
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _plain_title(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value  # pydantic says what is wrong with it
+        title = value.strip()
+        if len(title) > MAX_TITLE:
+            raise ValueError(
+                f"A title is at most {MAX_TITLE} characters and this one has {len(title)}; "
+                "shorten it"
+            )
+        if bad := control_characters(title):
+            raise ValueError(
+                f"A title must be one line of text without control characters (found "
+                f"{', '.join(sorted({repr(c) for c in bad}))}); remove them"
+            )
+        return title or None
 
     @model_validator(mode="after")
     def _name_every_action(self) -> JobSpec:
@@ -236,6 +276,7 @@ class JobStatus(BaseModel):
     job_id: str
     status: Status
     owner: str = ""
+    title: str | None = Field(None, description="The job's human name, if it was given one.")
     labels: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime

@@ -131,6 +131,7 @@ class JobWorkflow:
             job_id=workflow.info().workflow_id,
             status=self._status,
             owner=self._request.owner,
+            title=self._request.title,
             labels=self._request.labels,
             created_at=self._created_at,
             updated_at=self._updated_at,

@@ -58,6 +58,7 @@ def status_before_start(job_id: str, request: JobRequest, started_at: datetime) 
         job_id=job_id,
         status=Status.RUNNING,
         owner=request.owner,
+        title=request.title,
         labels=request.labels,
         created_at=request.resume.created_at if request.resume else started_at,
         updated_at=started_at,

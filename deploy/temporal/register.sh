@@ -20,7 +20,8 @@ cli operator namespace describe --namespace "$namespace" >/dev/null 2>&1 \
   || cli operator namespace create --namespace "$namespace" --retention 7d
 retry cli operator search-attribute list --namespace "$namespace" >/dev/null 2>&1
 
-for attribute in JobStatus=Keyword JobOwner=Keyword JobActionCount=Int JobProgress=Int; do
+for attribute in JobStatus=Keyword JobOwner=Keyword JobActionCount=Int JobProgress=Int \
+  JobTitle=Text JobLabels=KeywordList; do
   name="${attribute%%=*}"
   type="${attribute#*=}"
   if cli operator search-attribute list --namespace "$namespace" | grep -qw "$name"; then

@@ -18,6 +18,7 @@ from web.deps import (
     get_settings,
 )
 from web.errors import COMMON_RESPONSES, Responses
+from web.job_filter import MAX_QUERY, FilterProblem, JobFilter
 from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem, WatchAccess
 from web.status import entity_tag
 from web.validation import JobCreate, as_job_spec, over_limits
@@ -86,12 +87,32 @@ async def list_jobs(
     user: CurrentUser,
     operations: Operations,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY,
+            description="Jobs whose title has every word of it, whose id starts with it, or "
+            "with a label `key=value` equal to it.",
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        Query(
+            description="`key=value`: only jobs with this label; repeat for more (all must match)."
+        ),
+    ] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> JobPage:
     """Your jobs (admins: everyone's): running ones first, then the most recently ended."""
     try:
-        jobs, next_token = await operations.list(user, status_filter, page_size, page_token)
+        filters = JobFilter.parse(status_filter, q, label)
+    except FilterProblem as err:
+        raise RequestValidationError(
+            [{"loc": ["query", err.field], "msg": str(err), "type": "value_error"}]
+        ) from None
+    try:
+        jobs, next_token = await operations.list(user, filters, page_size, page_token)
     except ValueError as err:
         raise RequestValidationError(
             [{"loc": ["query", "page_token"], "msg": str(err), "type": "value_error"}]

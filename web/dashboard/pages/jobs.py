@@ -13,6 +13,7 @@ from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame, progress_bar, status_chip
+from web.job_filter import JobFilter
 from web.runtime import current
 from web.schemas import JobSummary
 from web.status import Snapshot, StatusHub, TemporalUnavailable
@@ -33,8 +34,8 @@ async def live_snapshot(hub: StatusHub, job_id: str) -> Snapshot:
 class JobList:
     """One page of jobs, refreshed every REFRESH_S; running rows use the hub's shared state."""
 
-    def __init__(self, user: User, t: Translator, status: Status | None) -> None:
-        self.user, self.t, self.status = user, t, status
+    def __init__(self, user: User, t: Translator, filters: JobFilter) -> None:
+        self.user, self.t, self.filters = user, t, filters
         self.tokens: list[str | None] = [None]  # page tokens: the first page, then each "next"
         self.next_token: str | None = None
         self.problem: str | None = None
@@ -49,7 +50,7 @@ class JobList:
         runtime = current()
         try:
             jobs, self.next_token = await runtime.operations.list(
-                self.user, self.status, PAGE_SIZE, self.tokens[-1]
+                self.user, self.filters, PAGE_SIZE, self.tokens[-1]
             )
             self.problem = None
         except (TemporalUnavailable, RuntimeError):
@@ -130,7 +131,7 @@ def register() -> None:
             return user
         t = session.translator()
         chosen = Status(status) if status is not None and status in Status.__members__ else None
-        jobs = JobList(user, t, chosen)
+        jobs = JobList(user, t, JobFilter(status=chosen))
         await jobs.load(live=False)  # at once from visibility; live details follow
         with frame(user, t):
             with ui.row().classes("w-full items-center justify-between"):
