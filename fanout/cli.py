@@ -2,7 +2,9 @@
 
 fanout submit -a demo.sleep:'{"seconds": 3}' -a text.stats:'{"text": "hi"}' --watch
 fanout watch JOB_ID    # live; exit code = outcome: 0 completed, 1 failed, 3 cancelled
+fanout submit --title "Monthly report for ACME" -a text.stats:'{"text": "hi"}' --label team=ops
 fanout list --status FAILED
+fanout list --search report --label team=ops
 fanout retry JOB_ID --watch
 fanout result JOB_ID 'demo.blob#1' -o blob.bin   # an action's whole result
 """
@@ -22,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(help="Start and watch Fanout jobs.", no_args_is_help=True)
 out = Console()
@@ -92,6 +95,9 @@ def submit(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="A JSON job request ('-' for stdin).")
     ] = None,
+    title: Annotated[
+        str | None, typer.Option(help="A short human name, e.g. 'Monthly report for ACME'.")
+    ] = None,
     fail_fast: Annotated[bool, typer.Option(help="Cancel the rest at the first failure.")] = False,
     tolerate: Annotated[int, typer.Option(help="Failures a COMPLETED job may have.")] = 0,
     max_parallel: Annotated[int | None, typer.Option(help="Actions running at once.")] = None,
@@ -108,6 +114,8 @@ def submit(
     body["actions"] += [_parse_action(a) for a in action or []]
     if not body["actions"]:
         raise typer.BadParameter("give at least one --action or a --file with actions")
+    if title is not None:
+        body["title"] = title
     if fail_fast:
         body["failure_policy"] = "fail_fast"
     if tolerate:
@@ -180,6 +188,13 @@ def list_jobs(
     url: Url = "http://127.0.0.1:8000",
     token: Token = "",
     status_filter: Annotated[str | None, typer.Option("--status", help="e.g. FAILED")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(help="Words of the title, the start of a job id, or a key=value label."),
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="key=value: only jobs with it; repeatable (all).")
+    ] = None,
     page_size: int = 20,
     page_token: str | None = None,
 ) -> None:
@@ -187,10 +202,14 @@ def list_jobs(
     params: dict[str, Any] = {"page_size": page_size}
     if status_filter:
         params["status"] = status_filter.upper()
+    if search:
+        params["q"] = search
+    if label:
+        params["label"] = label
     if page_token:
         params["page_token"] = page_token
     page = _call(url, token, "GET", "/api/jobs", params=params)
-    rows = [("JOB", "STATUS", "DONE", "ACTIONS", "CREATED", "FINISHED")] + [
+    rows = [("JOB", "STATUS", "DONE", "ACTIONS", "CREATED", "FINISHED", "TITLE")] + [
         (
             job["job_id"],
             job["status"],
@@ -198,6 +217,7 @@ def list_jobs(
             str(job["action_count"]),
             _short_time(job["created_at"]),
             _short_time(job["finished_at"]),
+            job.get("title") or "",
         )
         for job in page["jobs"]
     ]
@@ -358,13 +378,16 @@ def _styled(status: str) -> str:
 
 
 def _job_table(job: dict[str, Any]) -> Table:
+    heading = f"{job['job_id']}  {job['status']}  {_counts(job)}"
+    if job.get("title"):
+        heading = f"{job['title']}\n{heading}"
     table = Table(
         "action",
         "type",
         "status",
         "attempts",
         "result / error",
-        title=f"{job['job_id']}  {job['status']}  {_counts(job)}",
+        title=Text(heading),  # the job's own words, printed as they are: never markup
     )
     for action in job["actions"]:
         detail = action.get("error") or json.dumps(action.get("result"))[:80]

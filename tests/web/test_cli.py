@@ -147,3 +147,31 @@ async def test_watch_reconnects_after_the_web_app_restarts(tmp_path: Path) -> No
         await stack.stop_all()
     assert watch.lines[-1] == f"Job {job_id} COMPLETED: 2/2 done"
     assert "Traceback" not in watch.output
+
+
+async def test_a_title_and_labels_to_start_show_and_search_with(api: Api) -> None:
+    word = unique("cli").replace("-", "")
+    title = f"Monthly [bold]report[/bold] {word}"  # shown as written, not as markup
+    submitted = await fanout(
+        api, "submit", "-a", 'text.stats:{"text": "hi"}', "--title", f"  {title} ",
+        "--label", f"team={word}", "--watch",
+    )  # fmt: skip
+    assert submitted.process.returncode == 0, submitted.output
+    job_id = submitted.lines[0]
+    status = await fanout(api, "status", job_id)
+    assert status.lines[0].strip() == title
+    other = (await fanout(api, "submit", "-a", 'text.stats:{"text": "hi"}')).lines[0]
+    for args in (("--search", word), ("--search", "MONTHLY report"), ("--label", f"team={word}")):
+        for _ in range(50):  # visibility lists a new job a moment after it starts
+            found = await fanout(api, "list", *args)
+            if job_id in found.output:
+                break
+        assert found.lines[0].split() == [
+            "JOB", "STATUS", "DONE", "ACTIONS", "CREATED", "FINISHED", "TITLE"
+        ]  # fmt: skip
+        (row,) = [line for line in found.lines if line.startswith(job_id)]
+        assert row.endswith(title)
+        assert other not in found.output
+    refused = await fanout(api, "list", "--label", "team")
+    assert refused.process.returncode == 4
+    assert "label must be key=value" in refused.output
