@@ -174,18 +174,7 @@ class JobOperations:
             )
         previous_run = snapshot.view.run_id
         handle = self._client.get_workflow_handle(job_id, run_id=previous_run)
-        started = None
-        async for event in handle.fetch_history_events(page_size=1, rpc_timeout=self._timeout):
-            started = event.workflow_execution_started_event_attributes
-            break
-        if started is None or not started.input.payloads:
-            raise Conflict(f"Job {job_id} has no request to retry.")
-        try:
-            (original,) = await self._client.data_converter.decode(
-                started.input.payloads, [JobRequest]
-            )
-        except Exception as err:  # another Temporal client started it with this input
-            raise Conflict(f"Job {job_id} cannot be retried. {InvalidJobInput(err)}") from None
+        original = await self.request_of(job_id, snapshot, "retried")
         previous = await handle.describe(rpc_timeout=self._timeout)
         try:
             request_hash = await previous.memo_value(REQUEST_HASH_MEMO, None)
@@ -223,6 +212,25 @@ class JobOperations:
         except WorkflowAlreadyStartedError:
             raise Conflict(f"Job {job_id} is already running again.") from None
         self._hub.forget(job_id)
+
+    async def request_of(self, job_id: str, snapshot: Snapshot, use: str) -> JobRequest:
+        """The request the run `snapshot` shows was started with; a Conflict that says the job
+        cannot be `use`d (retried, started again) if it has none this API can read."""
+        handle = self._client.get_workflow_handle(job_id, run_id=snapshot.view.run_id)
+        started = None
+        async for event in handle.fetch_history_events(page_size=1, rpc_timeout=self._timeout):
+            started = event.workflow_execution_started_event_attributes
+            break
+        if started is None or not started.input.payloads:
+            raise Conflict(f"Job {job_id} has no request, so it cannot be {use}.")
+        try:
+            (request,) = await self._client.data_converter.decode(
+                started.input.payloads, [JobRequest]
+            )
+        except Exception as err:  # another Temporal client started it with this input
+            raise Conflict(f"Job {job_id} cannot be {use}. {InvalidJobInput(err)}") from None
+        assert isinstance(request, JobRequest)
+        return request
 
     async def _closed(self, job_id: str, snapshot: Snapshot) -> Snapshot:
         """The job's state once its workflow has closed: the final state is often seen (by

@@ -146,6 +146,30 @@ _TEXT: dict[str, tuple[str, str]] = {
     "retry_started": ("Retry started.", "Nova tentativa iniciada."),
     "showing": ("Showing {a}–{b} of {n}", "Mostrando {a}–{b} de {n}"),
     "job_error": ("Job: {error}", "Job: {error}"),
+    # Titles, search and label filters, starting a job again like another
+    "title_optional": ("Title (optional)", "Título (opcional)"),
+    "search_jobs": ("Search jobs", "Buscar jobs"),
+    "search_hint": (
+        "Words of the title, the start of a job id, or key=value",
+        "Palavras do título, o início do id do job, ou chave=valor",
+    ),
+    "filtered_by": ("Filtered by:", "Filtrado por:"),
+    "search_for": ("“{text}”", "“{text}”"),
+    "clear_filters": ("Clear filters", "Limpar filtros"),
+    "bad_filter": (
+        "This link's filter cannot be used: {problem}",
+        "O filtro deste link não pode ser usado: {problem}",
+    ),
+    "labels_of_job": ("Labels", "Rótulos"),
+    "start_again": ("Start again like this one", "Iniciar outro igual a este"),
+    "started_from": (
+        "Filled in from job {id}; change anything before starting.",
+        "Preenchido a partir do job {id}; altere o que quiser antes de iniciar.",
+    ),
+    "own_webhooks": (
+        "{n} webhook(s) of that job go along (your default webhooks are added as always).",
+        "{n} webhook(s) daquele job vão junto (seus webhooks padrão são adicionados como sempre).",
+    ),
 }
 
 

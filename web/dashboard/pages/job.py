@@ -12,7 +12,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi.responses import RedirectResponse
 from nicegui import background_tasks, ui
@@ -21,9 +21,11 @@ from fanout.result_store import BadReference, reference_in
 from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
+from web.dashboard.pages.jobs import label_chip, list_url
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.webhooks_panel import WebhooksPanel
 from web.dashboard.widgets import STATUS_LOOK, frame, progress_bar, status_chip
+from web.job_filter import FilterProblem, JobFilter
 from web.quotas import QuotaExceeded
 from web.runtime import current
 from web.schemas import JobView, LiveActionState
@@ -80,12 +82,18 @@ class JobPage:
     # -- summary -----------------------------------------------------------------------------
 
     def header(self) -> None:
-        """Job id, live indicator and commands: built once, so a click never meets a refresh."""
-        t = self.t
+        """Title (or job id), live indicator and commands: built once, so a click never meets a
+        refresh (a job's title is the same in every run)."""
+        t, title = self.t, self.view.title
         with ui.row().classes("w-full items-center justify-between"):
-            with ui.row().classes("items-center gap-3"):
+            with ui.row().classes("items-center gap-3 no-wrap"):
                 self.status_slot = ui.element("div")
-                ui.label(self.job_id).classes("font-mono text-lg")
+                with ui.column().classes("gap-0"):
+                    # The page's main heading: the job's title, else its id.
+                    heading = ui.label(title or self.job_id).mark("job-heading")
+                    heading.classes("text-lg font-medium" if title else "font-mono text-lg")
+                    if title:
+                        ui.label(self.job_id).classes("font-mono text-xs text-slate-500")
             with ui.row().classes("items-center gap-2"):
                 with ui.row().classes("items-center gap-1").props('role="status"'):
                     self.indicator_icon = ui.icon("sensors").classes("text-lg")
@@ -94,6 +102,13 @@ class JobPage:
                     t("cancel_job"), icon="stop_circle", color="negative", on_click=self.cancel
                 ).props("outline")
                 self.retry_button = ui.button(t("retry_job"), icon="replay", on_click=self.retry)
+                self.again_button = ui.button(
+                    t("start_again"),
+                    icon="content_copy",
+                    on_click=lambda: ui.navigate.to(
+                        f"/jobs/new?{urlencode({'from': self.job_id})}"
+                    ),
+                ).props("outline")
                 if ui_url := current().settings.ui_url:
                     namespace = current().settings.namespace
                     ui.link(
@@ -113,6 +128,7 @@ class JobPage:
         self.retry_button.set_visibility(
             finished and view.status in (Status.FAILED, Status.CANCELLED)
         )
+        self.again_button.set_visibility(finished and view.status.finished)
         self.update_indicator()
 
     @ui.refreshable_method
@@ -140,10 +156,26 @@ class JobPage:
             ui.label(f"{t('created')}: {t.moment(view.created_at)}")
             if view.finished_at:
                 ui.label(f"{t('finished')}: {t.moment(view.finished_at)}")
-            for key, value in view.labels.items():
-                ui.label(f"{key}={value}").classes("font-mono")
+        if view.labels:
+            with ui.row().classes("items-center gap-1").props('data-testid="job-labels"'):
+                ui.label(t("labels_of_job")).classes("text-sm text-slate-600")
+                for key, value in view.labels.items():
+                    self.label_chip(f"{key}={value}")
         if view.error:
             ui.label(t("job_error", error=view.error)).classes("text-negative")
+
+    def label_chip(self, term: str) -> None:
+        """A label; a click opens the jobs list filtered by it (if it can be searched for)."""
+        try:
+            filters = JobFilter.parse(labels=[term])
+        except FilterProblem:
+            label_chip(term)
+            return
+
+        async def open_list() -> None:
+            ui.navigate.to(list_url(filters))
+
+        label_chip(term, open_list)
 
     def update_indicator(self) -> None:
         t = self.t

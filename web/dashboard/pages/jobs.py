@@ -1,10 +1,15 @@
-"""The jobs page: your jobs, running first, live, with a status filter and pages."""
+"""The jobs page: your jobs, running first, live, with status, search and label filters (kept
+in the URL, so a reload or a shared link shows the same list) and pages."""
 
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import partial
+from urllib.parse import quote, urlencode
 
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
@@ -13,7 +18,7 @@ from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame, progress_bar, status_chip
-from web.job_filter import JobFilter
+from web.job_filter import FilterProblem, JobFilter
 from web.runtime import current
 from web.schemas import JobSummary
 from web.status import Snapshot, StatusHub, TemporalUnavailable
@@ -22,6 +27,32 @@ from workflows.contract import Status
 PAGE_SIZE = 20
 REFRESH_S = 2.0
 LIVE_WAIT_S = 1.0
+SEARCH_DEBOUNCE_MS = 400
+
+
+def list_url(filters: JobFilter) -> str:
+    """The jobs page showing `filters`."""
+    params = [("status", filters.status.value)] if filters.status else []
+    params += [("q", filters.q)] if filters.q else []
+    params += [("label", label) for label in filters.labels]
+    return f"/jobs?{urlencode(params)}" if params else "/jobs"
+
+
+def label_chip(
+    term: str,
+    on_click: Callable[[], Awaitable[None]] | None = None,
+    on_remove: Callable[[], Awaitable[None]] | None = None,
+) -> ui.chip:
+    """A job's label `key=value`, as rows and the job page show it (its text is the chip's
+    text, never markup)."""
+    chip = ui.chip(
+        term,
+        icon="sell",
+        on_click=on_click,
+        removable=on_remove is not None,
+        on_value_change=on_remove,
+    )
+    return chip.props("dense outline").classes("font-mono text-xs")
 
 
 async def live_snapshot(hub: StatusHub, job_id: str) -> Snapshot:
@@ -40,6 +71,7 @@ class JobList:
         self.next_token: str | None = None
         self.problem: str | None = None
         self.jobs: list[tuple[JobSummary, int]] = []
+        self.search: ui.input | None = None
 
     async def load(self, live: bool = True) -> None:
         """The page from Temporal's visibility store; with `live`, running rows from the hub.
@@ -83,34 +115,108 @@ class JobList:
         if not self.jobs and not self.problem:
             ui.label(t("no_jobs")).classes("text-slate-500")
         for job, finished in self.jobs:
-            link = ui.link(target=f"/jobs/{quote(job.job_id, safe='')}")
-            link.props["aria-label"] = t("open_job", id=job.job_id)
-            with (
-                link.classes("w-full no-underline text-inherit job-row"),
-                ui.card().classes("w-full hover:bg-slate-50").props("flat bordered"),
-                ui.row().classes("w-full items-center gap-4 no-wrap"),
-            ):
-                status_chip(job.status, t)
-                ui.label(job.job_id).classes("font-mono text-sm w-80 truncate")
-                with ui.column().classes("grow gap-1"):
-                    progress_bar(job.percent, job.status)
-                    ui.label(
-                        t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
-                        + f" · {t.percent(job.percent)}"
-                    ).classes("text-xs text-slate-600")
-                count = job.action_count
-                ui.label(
-                    t("one_action") if count == 1 else t("actions_count", n=t.number(count))
-                ).classes("w-24 text-sm")
-                ui.label(t.ago(job.created_at)).classes("w-32 text-sm text-slate-600").tooltip(
-                    t.moment(job.created_at)
-                )
+            # The labels sit beside the row's link, not in it: each is a control of its own.
+            with ui.card().classes("w-full hover:bg-slate-50 gap-1").props("flat bordered"):
+                link = ui.link(target=f"/jobs/{quote(job.job_id, safe='')}")
+                link.props["aria-label"] = t("open_job", id=job.job_id)
+                with (
+                    link.classes("w-full no-underline text-inherit job-row"),
+                    ui.row().classes("w-full items-center gap-4 no-wrap"),
+                ):
+                    self.row(job, finished)
+                if job.labels:
+                    with ui.row().classes("gap-1"):
+                        for key, value in job.labels.items():
+                            term = f"{key}={value}"
+                            label_chip(term, partial(self.add_label, term))
+
+    def row(self, job: JobSummary, finished: int) -> None:
+        """One job's line: its status, title (or id), progress, size and age."""
+        t = self.t
+        status_chip(job.status, t)
+        with ui.column().classes("w-80 gap-0"):
+            if job.title:
+                ui.label(job.title).classes("text-sm font-medium truncate w-full")
+                ui.label(job.job_id).classes("font-mono text-xs text-slate-500 truncate w-full")
+            else:
+                ui.label(job.job_id).classes("font-mono text-sm truncate w-full")
+        with ui.column().classes("grow gap-1"):
+            progress_bar(job.percent, job.status)
+            ui.label(
+                t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
+                + f" · {t.percent(job.percent)}"
+            ).classes("text-xs text-slate-600")
+        count = job.action_count
+        ui.label(t("one_action") if count == 1 else t("actions_count", n=t.number(count))).classes(
+            "w-24 text-sm"
+        )
+        ui.label(t.ago(job.created_at)).classes("w-32 text-sm text-slate-600").tooltip(
+            t.moment(job.created_at)
+        )
 
     async def refresh(self) -> None:
         if session.acting_user() is None:
             return
         await self.load()
         self.render.refresh()
+
+    async def apply(self, filters: JobFilter) -> None:
+        """Show the jobs `filters` select, from their first page; the URL follows."""
+        if filters == self.filters:
+            return
+        self.filters, self.tokens = filters, [None]
+        ui.navigate.history.replace(list_url(filters))
+        if self.search is not None and self.search.value != (filters.q or ""):
+            self.search.value = filters.q or ""
+        self.active_filters.refresh()
+        await self.refresh()
+
+    async def search_for(self, text: str | None) -> None:
+        try:
+            filters = JobFilter.parse(self.filters.status, text, list(self.filters.labels))
+        except FilterProblem as problem:
+            if self.search is not None:
+                self.search.error = str(problem)
+            return
+        if self.search is not None:
+            self.search.error = None
+        await self.apply(filters)
+
+    async def add_label(self, term: str) -> None:
+        if term in self.filters.labels:
+            return
+        try:
+            filters = JobFilter.parse(
+                self.filters.status, self.filters.q, [*self.filters.labels, term]
+            )
+        except FilterProblem as problem:
+            ui.notify(str(problem), type="warning")
+            return
+        await self.apply(filters)
+
+    @ui.refreshable_method
+    def active_filters(self) -> None:
+        """The search and labels in force, each removable, and one button to clear them all."""
+        t, filters = self.t, self.filters
+        if filters.q is None and not filters.labels:
+            return
+        with ui.row().classes("w-full items-center gap-2").props('data-testid="active-filters"'):
+            ui.label(t("filtered_by")).classes("text-sm text-slate-600")
+            if filters.q is not None:
+                ui.chip(
+                    t("search_for", text=filters.q),
+                    icon="search",
+                    removable=True,
+                    on_value_change=lambda: self.apply(replace(filters, q=None)),
+                ).props("dense")
+            for term in filters.labels:
+                rest = tuple(x for x in filters.labels if x != term)
+                label_chip(term, on_remove=partial(self.apply, replace(filters, labels=rest)))
+            ui.button(
+                t("clear_filters"),
+                icon="filter_alt_off",
+                on_click=lambda: self.apply(JobFilter(status=filters.status)),
+            ).props("flat dense")
 
     async def next_page(self) -> None:
         if self.next_token:
@@ -125,30 +231,55 @@ class JobList:
 
 def register() -> None:
     @ui.page("/jobs", title="Fanout · Jobs")
-    async def jobs_page(status: str | None = None) -> RedirectResponse | None:
-        user = signed_in_or_redirect("/jobs")
+    async def jobs_page(
+        request: Request, status: str | None = None, q: str | None = None
+    ) -> RedirectResponse | None:
+        query = request.url.query
+        user = signed_in_or_redirect(f"/jobs?{query}" if query else "/jobs")
         if isinstance(user, RedirectResponse):
             return user
         t = session.translator()
         chosen = Status(status) if status is not None and status in Status.__members__ else None
-        jobs = JobList(user, t, JobFilter(status=chosen))
+        problem = None
+        try:
+            filters = JobFilter.parse(chosen, q, request.query_params.getlist("label"))
+        except FilterProblem as refused:  # a link edited by hand: say why, show every job
+            filters, problem = JobFilter(status=chosen), t("bad_filter", problem=refused)
+        jobs = JobList(user, t, filters)
         await jobs.load(live=False)  # at once from visibility; live details follow
         with frame(user, t):
             with ui.row().classes("w-full items-center justify-between"):
                 ui.label(t("jobs")).classes("text-2xl font-bold")
                 with ui.row().classes("items-center gap-2"):
+                    jobs.search = (
+                        ui.input(
+                            label=t("search_jobs"),
+                            value=filters.q or "",
+                            on_change=lambda e: jobs.search_for(e.value),
+                        )
+                        .props(f"outlined dense clearable debounce={SEARCH_DEBOUNCE_MS}")
+                        .classes("w-72")
+                    )
+                    jobs.search.props["hint"] = t("search_hint")
+                    with jobs.search.add_slot("prepend"):
+                        ui.icon("search")
                     options = {"": t("all_statuses")} | {s.value: t.status(s) for s in Status}
                     ui.select(
                         options,
                         value=chosen.value if chosen else "",
                         label=t("status"),
                         on_change=lambda e: ui.navigate.to(
-                            f"/jobs?status={e.value}" if e.value else "/jobs"
+                            list_url(
+                                replace(jobs.filters, status=Status(e.value) if e.value else None)
+                            )
                         ),
                     ).props("outlined dense").classes("w-48")
                     ui.button(
                         t("new_job"), icon="add", on_click=lambda: ui.navigate.to("/jobs/new")
                     )
+            if problem:
+                ui.label(problem).classes("text-negative").props('role="alert"')
+            jobs.active_filters()
             jobs.render()
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button(

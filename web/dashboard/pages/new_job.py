@@ -2,7 +2,7 @@
 
 Each action picks a type; its params get fitting widgets (numbers, switches, text areas) from the
 type's schema. The request is checked exactly as `POST /api/jobs` checks it, and every problem is
-shown on the field it belongs to.
+shown on the field it belongs to. `/jobs/new?from=<job id>` fills it in like that job.
 """
 
 from __future__ import annotations
@@ -12,19 +12,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 from nicegui.elements.mixins.validation_element import ValidationElement
+from temporalio.service import RPCError
 
 from activities import registry
+from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.widgets import frame
 from web.quotas import QuotaExceeded
 from web.runtime import current
-from web.status import TemporalUnavailable
-from web.validation import InvalidJob, parse_job
+from web.status import JobNotFound, TemporalUnavailable
+from web.temporal_jobs import Conflict
+from web.validation import InvalidJob, parse_job, valid_job_id
+from workflows.contract import JobSpec
 
 LONG_TEXT = 10_000  # strings allowed to be longer than this get a text area
 
@@ -127,7 +132,8 @@ class ActionCard:
     def __init__(self, form: JobForm, preset: dict[str, Any] | None) -> None:
         self.form, self.t = form, form.t
         preset = preset or {"type": "demo.sleep"}
-        self.retry = preset.get("retry")
+        # What the form has no widget for goes along as it came (presets, a job started again).
+        self.kept = {k: preset[k] for k in ("retry", "timeout_s", "local") if k in preset}
         self.fields: dict[str, ParamField] = {}
         with ui.card().classes("w-full").props("bordered flat") as self.card:
             with ui.row().classes("w-full items-center justify-between"):
@@ -174,9 +180,7 @@ class ActionCard:
         }
         if self.name.value:
             action["name"] = self.name.value
-        if self.retry:
-            action["retry"] = self.retry
-        return action
+        return action | self.kept
 
     def clear_errors(self) -> None:
         self.type.error = self.name.error = None
@@ -196,9 +200,16 @@ class ActionCard:
 
 
 class JobForm:
-    def __init__(self, t: Translator) -> None:
+    def __init__(self, t: Translator, like: JobSpec | None = None) -> None:
+        """An empty form, or one filled in with the request `like` (its webhooks included:
+        the form has no field for them)."""
         self.t = t
         self.cards: list[ActionCard] = []
+        self.webhooks = (
+            [w.model_dump(mode="json", exclude_none=True) for w in like.webhooks] if like else []
+        )
+        self.title = ui.input(t("title_optional"), value=like.title or "" if like else "")
+        self.title.props("outlined dense").classes("w-full")
         with ui.row().classes("items-center gap-2"):
             ui.label(t("presets")).classes("text-slate-600")
             ui.button(
@@ -231,10 +242,19 @@ class JobForm:
                 .classes("w-full")
             )
         self.problem = ui.label().classes("text-negative").props('role="alert"')
+        if self.webhooks:
+            ui.label(t("own_webhooks", n=len(self.webhooks))).classes("text-sm text-slate-600")
         ui.button(t("submit"), icon="rocket_launch", on_click=self.submit).props(
             'size=lg data-testid="submit-job"'
         )
-        self.add(None)
+        if like is None:
+            self.add(None)
+            return
+        self.load([a.model_dump(mode="json", exclude_none=True) for a in like.actions])
+        self.policy.value = like.failure_policy
+        self.tolerated.value = like.tolerated_failures
+        self.max_parallel.value = like.max_parallel
+        self.labels.value = "\n".join(f"{k}={v}" for k, v in like.labels.items())
 
     def add(self, preset: dict[str, Any] | None) -> None:
         with self.list:
@@ -262,11 +282,13 @@ class JobForm:
             line.split("=", 1) for line in (self.labels.value or "").splitlines() if "=" in line
         )
         return {
+            "title": self.title.value or None,
             "actions": [card.data() for card in self.cards],
             "failure_policy": self.policy.value,
             "tolerated_failures": int(self.tolerated.value or 0),
             "max_parallel": int(self.max_parallel.value) if self.max_parallel.value else None,
             "labels": {k.strip(): v.strip() for k, v in labels.items()},
+            "webhooks": self.webhooks,
         }
 
     async def submit(self) -> None:
@@ -275,7 +297,8 @@ class JobForm:
             ui.navigate.to("/login?next=/jobs/new")
             return
         self.problem.text = ""
-        self.tolerated.error = self.max_parallel.error = self.labels.error = None
+        self.title.error = self.tolerated.error = self.max_parallel.error = None
+        self.labels.error = None
         for card in self.cards:
             card.clear_errors()
         runtime = current()
@@ -302,6 +325,8 @@ class JobForm:
                 placed = loc[1] < len(self.cards) and self.cards[loc[1]].show_error(
                     loc[2:], message
                 )
+            elif loc[:1] == ["title"]:
+                self.title.error, placed = message, True
             elif loc[:1] == ["tolerated_failures"]:
                 self.tolerated.error, placed = message, True
             elif loc[:1] == ["max_parallel"]:
@@ -313,16 +338,51 @@ class JobForm:
         self.problem.text = " ".join([self.t("fix_errors"), *unplaced])
 
 
+async def request_like(job_id: str, user: User, t: Translator) -> tuple[JobSpec | None, str]:
+    """The request of a job `user` may see, to start another like it, and a line that says
+    where it came from; or None and why not (another user's job is "not found", as on its
+    page). The job's own webhooks go along; its owner's defaults are added again at start."""
+    if not valid_job_id(job_id):
+        return None, t("not_found", id=job_id[:200])
+    runtime = current()
+    try:
+        snapshot = await runtime.hub.snapshot(job_id)
+    except JobNotFound:
+        return None, t("not_found", id=job_id)
+    except (TemporalUnavailable, RPCError):
+        return None, t("unavailable")
+    if not user.may_see(snapshot.owner):
+        return None, t("not_found", id=job_id)
+    try:
+        request = await runtime.operations.request_of(job_id, snapshot, "started again")
+    except Conflict as refused:
+        return None, str(refused)
+    except (TemporalUnavailable, RPCError):
+        return None, t("unavailable")
+    defaults = {w.url for w in runtime.operations.webhook_defaults.of(snapshot.owner)}
+    own = [w for w in request.webhooks if w.url not in defaults]
+    spec = JobSpec.model_validate(
+        request.model_dump(exclude={"owner", "resume", "webhooks"}) | {"webhooks": own}
+    )
+    return spec, t("started_from", id=job_id)
+
+
 def register() -> None:
     @ui.page("/jobs/new", title="Fanout · New job")
-    def new_job_page() -> RedirectResponse | None:
-        user = signed_in_or_redirect("/jobs/new")
+    async def new_job_page(request: Request) -> RedirectResponse | None:
+        source = request.query_params.get("from")
+        user = signed_in_or_redirect(f"/jobs/new?{request.url.query}" if source else "/jobs/new")
         if isinstance(user, RedirectResponse):
             return user
         t = session.translator()
+        like, notice = await request_like(source, user, t) if source is not None else (None, "")
         with frame(user, t):
             ui.label(t("new_job")).classes("text-2xl font-bold")
-            JobForm(t)
+            if notice:
+                ui.label(notice).classes("text-slate-600" if like else "text-negative").mark(
+                    "copied-from"
+                )
+            JobForm(t, like)
         return None
 
 
