@@ -67,10 +67,6 @@ class JobFilter:
             )
         return cls(status=status, q=text, labels=tuple(chosen))
 
-    @property
-    def empty(self) -> bool:
-        return self.status is None and self.q is None and not self.labels
-
     def visibility_query(self, user: User) -> str:
         """The list query for Temporal: the user's own jobs (an admin's: everyone's) that match.
         Every value is checked by `parse` (no quote, no backslash), so it stays one literal."""

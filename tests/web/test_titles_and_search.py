@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
@@ -78,6 +79,8 @@ async def test_the_title_is_in_the_status_the_list_and_the_web_ui(
         untitled = await create(http, {"actions": [QUICK, QUICK]})
         assert (await http.get(f"/api/jobs/{job_id}")).json()["title"] == title  # at once
         assert (await wait_for(http, job_id, "COMPLETED"))["title"] == title
+        async with aconnect_sse(http, "GET", f"/api/jobs/{job_id}/events") as source:
+            assert (await anext(source.aiter_sse())).json()["title"] == title
         jobs = await listed(http, lambda jobs: {job_id, untitled} <= ids(jobs), page_size=200)
     row = next(j for j in jobs if j["job_id"] == job_id)
     assert (row["title"], row["labels"]) == (title, {"team": "ops"})
