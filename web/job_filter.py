@@ -16,6 +16,9 @@ MAX_LABEL_KEY, MAX_LABEL_VALUE = 64, 256
 # Refused in any text a query carries: a quote or a backslash could end Temporal's string
 # literal early and add conditions of the caller's own (another owner's jobs).
 UNQUOTABLE = ('"', "\\")
+_PLAIN = r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029'  # a character none of the checks refuse
+QUERY_PATTERN = f"^{_PLAIN}]*$"
+LABEL_PATTERN = f"^{_PLAIN}=]{{1,{MAX_LABEL_KEY}}}={_PLAIN}]{{0,{MAX_LABEL_VALUE}}}$"
 
 
 class FilterProblem(ValueError):
@@ -43,9 +46,15 @@ class JobFilter:
         text = (q or "").strip() or None
         if text is not None:
             _searchable("q", text, MAX_QUERY)
+        if len(labels or []) > MAX_LABEL_FILTERS:
+            raise FilterProblem(
+                "label",
+                f"Filter on at most {MAX_LABEL_FILTERS} labels at once (a job has at most "
+                f"{MAX_LABELS}); {len(labels or [])} were given.",
+            )
         chosen: list[str] = []
         for label in labels or []:
-            key, sep, value = label.strip().partition("=")
+            key, sep, value = label.partition("=")
             if not sep or not key:
                 raise FilterProblem(
                     "label", f"label must be key=value, e.g. team=ops; {label[:80]!r} is not."
@@ -59,12 +68,6 @@ class JobFilter:
             _searchable("label", label, MAX_LABEL_KEY + 1 + MAX_LABEL_VALUE)
             if f"{key}={value}" not in chosen:
                 chosen.append(f"{key}={value}")
-        if len(chosen) > MAX_LABEL_FILTERS:
-            raise FilterProblem(
-                "label",
-                f"Filter on at most {MAX_LABEL_FILTERS} labels at once (a job has at most "
-                f"{MAX_LABELS}); {len(chosen)} were given.",
-            )
         return cls(status=status, q=text, labels=tuple(chosen))
 
     def visibility_query(self, user: User) -> str:

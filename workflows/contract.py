@@ -25,6 +25,9 @@ from pydantic import (
 ACTION_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LABELS = 50
 MAX_TITLE = 200
+# One line of text: no C0/C1 control character, no Unicode line or paragraph separator (the
+# rule `control_characters` checks, for the OpenAPI document and the clients generated from it).
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
 MAX_WEBHOOKS = 20  # the API allows 10 of a request's own plus 10 defaults of its owner
@@ -122,6 +125,7 @@ class JobSpec(_Input):
         description="A short human name, e.g. 'Monthly report for ACME': up to 200 characters, "
         "no control characters; surrounding spaces are stripped, an empty title is none.",
         examples=["Monthly report for ACME"],
+        json_schema_extra={"pattern": ONE_LINE_PATTERN},
     )
     actions: list[ActionSpec] = Field(min_length=1)
     failure_policy: Literal["continue", "fail_fast"] = "continue"

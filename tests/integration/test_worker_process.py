@@ -176,9 +176,10 @@ async def test_worker_refuses_a_namespace_without_the_search_attributes(
     assert await proc.exit_code() == 1
     assert proc.lines[-1] == (
         "Namespace 'default' lacks the search attributes JobStatus=Keyword, JobOwner=Keyword, "
-        "JobActionCount=Int, JobProgress=Int. Register each with: temporal operator "
-        "search-attribute create --name JobStatus --type Keyword --name JobOwner --type Keyword "
-        "--name JobActionCount --type Int --name JobProgress --type Int"
+        "JobActionCount=Int, JobProgress=Int, JobTitle=Text, JobLabels=KeywordList. Register "
+        "each with: temporal operator search-attribute create --name JobStatus --type Keyword "
+        "--name JobOwner --type Keyword --name JobActionCount --type Int --name JobProgress "
+        "--type Int --name JobTitle --type Text --name JobLabels --type KeywordList"
     )
     assert "Traceback" not in proc.output
 

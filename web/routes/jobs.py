@@ -18,7 +18,14 @@ from web.deps import (
     get_settings,
 )
 from web.errors import COMMON_RESPONSES, Responses
-from web.job_filter import MAX_QUERY, FilterProblem, JobFilter
+from web.job_filter import (
+    LABEL_PATTERN,
+    MAX_LABEL_FILTERS,
+    MAX_QUERY,
+    QUERY_PATTERN,
+    FilterProblem,
+    JobFilter,
+)
 from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem, WatchAccess
 from web.status import entity_tag
 from web.validation import JobCreate, as_job_spec, over_limits
@@ -92,13 +99,20 @@ async def list_jobs(
         Query(
             max_length=MAX_QUERY,
             description="Jobs whose title has every word of it, whose id starts with it, or "
-            "with a label `key=value` equal to it.",
+            "with a label `key=value` equal to it. No double quotes, backslashes or control "
+            "characters.",
+            json_schema_extra={"pattern": QUERY_PATTERN},
         ),
     ] = None,
     label: Annotated[
         list[str] | None,
         Query(
-            description="`key=value`: only jobs with this label; repeat for more (all must match)."
+            description="`key=value`: only jobs with this label; repeat for more (all must "
+            "match), up to 10. No double quotes, backslashes or control characters.",
+            json_schema_extra={
+                "items": {"type": "string", "pattern": LABEL_PATTERN},
+                "maxItems": MAX_LABEL_FILTERS,
+            },
         ),
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
