@@ -51,6 +51,9 @@ PROGRESS_UPSERT_STEP = 5
 # the attributes (the API does). A job of 5 quick actions went from 7 upserts to 2.
 FEWER_UPSERTS = "fewer-upserts"
 MAX_RUNNING_BATCHES = 10
+# Patch: a job whose client did not set JobTitle and JobLabels (any client but the API) sets
+# them itself, so that list searches find it. Asked only then: API jobs carry no marker.
+TITLE_ATTRIBUTES = "title-attributes"
 
 
 @workflow.defn(name="JobWorkflow", failure_exception_types=[ValidationError])
@@ -97,6 +100,11 @@ class JobWorkflow:
         given = workflow.info().typed_search_attributes
         if not self._fewer_upserts or any(given.get(p.key) != p.value for p in listed):
             workflow.upsert_search_attributes([p.key.value_set(p.value) for p in listed])
+        unnamed = [
+            p for p in sa.naming(request.title, request.labels) if given.get(p.key) != p.value
+        ]
+        if unnamed and workflow.patched(TITLE_ATTRIBUTES):
+            workflow.upsert_search_attributes([p.key.value_set(p.value) for p in unnamed])
         workflow.set_current_details(summarize(self._progress, self._status))
         if self._fewer_upserts:
             upserting = asyncio.create_task(self._upsert_progress())

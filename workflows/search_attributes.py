@@ -50,16 +50,21 @@ def at_start(
     labels: Mapping[str, str] | None = None,
 ) -> TypedSearchAttributes:
     """A job's attributes when a client starts it, so it is listed before its first task.
-    The workflow compares the first four with what it was started with (an API start sets
-    them all); the title and labels never change, so only a client sets them."""
+    The workflow checks them against what it was started with, and sets what is missing."""
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(JOB_OWNER, owner),
         SearchAttributePair(JOB_STATUS, "RUNNING"),
         SearchAttributePair(JOB_ACTION_COUNT, action_count),
         SearchAttributePair(JOB_PROGRESS, percent),
     ]
+    return TypedSearchAttributes(pairs + naming(title, labels))
+
+
+def naming(title: str | None, labels: Mapping[str, str] | None) -> list[SearchAttributePair[Any]]:
+    """JobTitle and JobLabels of a job with this title and labels (neither if it has none)."""
+    pairs: list[SearchAttributePair[Any]] = []
     if title:
         pairs.append(SearchAttributePair(JOB_TITLE, title))
     if labels:
         pairs.append(SearchAttributePair(JOB_LABELS, label_terms(labels)))
-    return TypedSearchAttributes(pairs)
+    return pairs

@@ -133,6 +133,20 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "via_api": True,
         "actions": [{"type": "demo.sleep", "params": {"seconds": 0.01}} for _ in range(250)],
     },
+    # A title and labels: the API sets JobTitle and JobLabels at start; a job started without
+    # them sets them itself (title-attributes patch).
+    "titled_api": {
+        "via_api": True,
+        "title": "Monthly report for ACME",
+        "labels": {"team": "ops", "env": "prod"},
+        "actions": [{"type": "text.stats", "params": {"text": "a b"}} for _ in range(2)],
+    },
+    "titled_plain": {
+        "title": "Monthly report for ACME",
+        "labels": {"team": "ops"},
+        "owner": "recorder",
+        "actions": [{"type": "text.stats", "params": {"text": "a b"}} for _ in range(2)],
+    },
 }  # fmt: skip
 
 

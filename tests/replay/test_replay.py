@@ -26,6 +26,7 @@ def test_histories_are_committed() -> None:
         "api_small", "api_big", "api_big.batch",  # started by the API, with fewer upserts
         "compact_big", "compact_big.batch",  # batches reporting in columns
         "local_mixed", "local_cancelled", "local_big", "local_big.batch",  # local activities
+        "titled_api", "titled_plain",  # title and labels, set by the API or by the job
     }  # fmt: skip
 
 

@@ -226,3 +226,31 @@ async def test_a_job_of_another_client_with_odd_attributes_is_still_listed(
     assert row["title"].startswith(f"line break [31m {tag} y")
     assert len(row["title"]) == 200
     assert row["labels"] == {tag: "", "a": "b=c", "": ""}
+
+
+@pytest.mark.parametrize(
+    "text", ["_", "__init__", "ª", "٣", "😀", "ß", "a-b", "x*", "'", "NEAR(", "^", "-x", "é\u0301"]
+)
+async def test_any_other_search_text_answers(api: Api, text: str) -> None:
+    async with api.client() as http:
+        response = await http.get("/api/jobs", params={"q": text, "label": f"k={text}"})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_job_another_client_starts_with_a_title_and_labels_is_found_by_them(
+    api: Api, dev_env: WorkflowEnvironment
+) -> None:
+    """Started like the README's `temporal workflow start`: no search attributes at all."""
+    tag = word()
+    job_id = unique("plain")
+    request = {"owner": "alice", "title": f"Imported {tag}", "labels": {"from": tag},
+               "actions": [QUICK]}  # fmt: skip
+    await dev_env.client.start_workflow(
+        "JobWorkflow", request, id=job_id, task_queue=api.settings.task_queue
+    )
+    async with api.client() as http:
+        by_title = await listed(http, lambda jobs: job_id in ids(jobs), q=tag)
+        by_label = await listed(http, lambda jobs: job_id in ids(jobs), label=f"from={tag}")
+    for jobs in (by_title, by_label):
+        row = next(j for j in jobs if j["job_id"] == job_id)
+        assert (row["title"], row["labels"]) == (f"Imported {tag}", {"from": tag})
