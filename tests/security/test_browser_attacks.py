@@ -127,6 +127,34 @@ async def test_a_job_id_written_to_attack_the_jobs_list_stays_text(
         await stack.temporal.get_workflow_handle(XSS_ID).terminate()
 
 
+# A title and a label that, built into HTML or a props string, would run a script.
+XSS_TITLE = '<img src=x onerror="window.__owned=1"> " data-x="1'
+XSS_LABEL = ('team" data-x="1', "<script>window.__owned=1</script>")
+
+
+async def test_a_title_and_labels_written_to_attack_the_pages_stay_text(
+    page: Page, stack: Stack
+) -> None:
+    """Stored XSS: a job started through Temporal with a title and a label made of markup."""
+    job_id = "job-titled-attack"
+    request = {"actions": [{"type": "text.stats", "params": {"text": "x"}}], "owner": "dev",
+               "title": XSS_TITLE, "labels": dict([XSS_LABEL])}  # fmt: skip
+    handle = await stack.temporal.start_workflow(
+        "JobWorkflow", request, id=job_id, task_queue=Settings().task_queue
+    )
+    await handle.result()
+    await sign_in(page, stack.app)
+    await page.goto(f"{stack.app.url}/jobs")
+    await page.get_by_text(XSS_TITLE, exact=True).wait_for()  # the row, found by its title
+    await page.get_by_text("=".join(XSS_LABEL), exact=True).wait_for()
+    assert await page.locator("[data-x]").count() == 0
+    await page.goto(f"{stack.app.url}/jobs/{job_id}")
+    await page.get_by_text(XSS_TITLE, exact=True).wait_for()
+    await page.get_by_text("=".join(XSS_LABEL), exact=True).wait_for()
+    assert await page.locator("[data-x], img[src=x]").count() == 0
+    assert await page.evaluate("window.__owned") is None
+
+
 @pytest.mark.parametrize(
     "next_path",
     ["/%5C127.0.0.2/ok", "/%09/127.0.0.2/ok", "//127.0.0.2/ok", "https://127.0.0.2/ok"],
