@@ -168,3 +168,29 @@ async def test_a_signed_in_page_opens_a_jobs_stream_with_its_session(page: Page,
         with pytest.raises(ConnectionClosed):
             await ws.recv()
     assert ws.close_code == 4401
+
+
+async def test_the_search_box_filters_the_list_in_place_and_the_url_keeps_it(
+    page: Page, app: App
+) -> None:
+    tag = f"w{datetime.now(UTC).strftime('%H%M%S%f')}"
+    headers = {"Authorization": f"Bearer {app.token}"}
+    async with httpx.AsyncClient(base_url=app.url, headers=headers) as http:
+        for title in (f"Monthly report {tag}", f"Weekly digest {tag}"):
+            body = {"title": title, "actions": [{"type": "text.stats", "params": {"text": "x"}}]}
+            assert (await http.post("/api/jobs", json=body)).status_code == 202
+    await sign_in(page, app)
+    await page.goto(f"{app.url}/jobs")
+    await expect(page.get_by_text(f"Weekly digest {tag}")).to_be_visible(timeout=15_000)
+    await page.evaluate("window.__same_page = true")
+    await page.get_by_label("Search jobs").press_sequentially(f"monthly {tag}", delay=20)
+    await expect(page.get_by_text(f"Weekly digest {tag}")).to_be_hidden(timeout=15_000)
+    await expect(page.get_by_text(f"Monthly report {tag}")).to_be_visible()
+    await expect(page).to_have_url(re.compile(rf"/jobs\?q=monthly\+{tag}$"))
+    assert await page.evaluate("window.__same_page") is True  # filtered in place, no reload
+    await page.reload()  # the URL keeps the search
+    await expect(page.get_by_text(f"Monthly report {tag}")).to_be_visible(timeout=15_000)
+    await expect(page.get_by_text(f"Weekly digest {tag}")).to_be_hidden()
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(page.get_by_text(f"Weekly digest {tag}")).to_be_visible(timeout=15_000)
+    await expect(page).to_have_url(re.compile(r"/jobs$"))
