@@ -20,6 +20,7 @@ from web.deps import (
 from web.errors import COMMON_RESPONSES, Responses
 from web.schemas import JobAccepted, JobPage, JobView, LiveActionState, Problem, WatchAccess
 from web.status import entity_tag
+from web.status.job_lists import JobFilter
 from web.validation import JobCreate, as_job_spec, over_limits
 from web.watch_tokens import WatchTokens
 from web.webhooks import problems
@@ -91,7 +92,9 @@ async def list_jobs(
 ) -> JobPage:
     """Your jobs (admins: everyone's): running ones first, then the most recently ended."""
     try:
-        jobs, next_token = await operations.list(user, status_filter, page_size, page_token)
+        jobs, next_token = await operations.list(
+            user, JobFilter(status=status_filter), page_size, page_token
+        )
     except ValueError as err:
         raise RequestValidationError(
             [{"loc": ["query", "page_token"], "msg": str(err), "type": "value_error"}]

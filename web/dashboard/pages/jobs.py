@@ -16,6 +16,7 @@ from web.dashboard.widgets import frame, progress_bar, status_chip
 from web.runtime import current
 from web.schemas import JobSummary
 from web.status import Snapshot, StatusHub, TemporalUnavailable
+from web.status.job_lists import JobFilter, ListKey
 from workflows.contract import Status
 
 PAGE_SIZE = 20
@@ -41,15 +42,21 @@ class JobList:
         self.jobs: list[tuple[JobSummary, int]] = []
 
     async def load(self, live: bool = True) -> None:
-        """The page from Temporal's visibility store; with `live`, running rows from the hub.
+        """The page from Temporal's visibility store, shared with every tab that shows the same
+        list (web/status/job_lists.py); with `live`, running rows from the hub.
 
         A running job whose worker is gone cannot answer its query: each gets LIVE_WAIT_S,
         then its row keeps the (coarser) progress from visibility.
         """
         runtime = current()
         try:
-            jobs, self.next_token = await runtime.operations.list(
-                self.user, self.status, PAGE_SIZE, self.tokens[-1]
+            jobs, self.next_token = await runtime.lists.get(
+                ListKey(
+                    None if self.user.admin else self.user.name,
+                    JobFilter(status=self.status),
+                    PAGE_SIZE,
+                    self.tokens[-1],
+                )
             )
             self.problem = None
         except (TemporalUnavailable, RuntimeError):

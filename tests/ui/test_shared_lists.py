@@ -1,0 +1,45 @@
+"""Tabs on the jobs page share one list from Temporal, counted in the hub's stats and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from nicegui.testing import User
+
+from tests.ui.test_dashboard import start_job
+from web.dashboard.pages.jobs import REFRESH_S
+from web.runtime import current
+
+pytestmark = pytest.mark.integration
+
+WATCHED_S = 8.0
+
+
+def list_calls() -> int:
+    """Visibility listings made through the hub (its stats; /metrics shows them as `lists`)."""
+    return current().hub.stats.lists
+
+
+async def calls_while_open(tabs: list[User], job_id: str) -> float:
+    for tab in tabs:
+        await tab.open("/jobs")
+        await tab.should_see(job_id, retries=50)
+    before, started = list_calls(), time.monotonic()
+    await asyncio.sleep(WATCHED_S)
+    calls = list_calls() - before
+    return calls / (time.monotonic() - started) * REFRESH_S  # per refresh
+
+
+async def test_five_tabs_list_once_per_refresh_like_one_tab(alice: User) -> None:
+    job_id = await start_job("alice", [{"type": "text.stats", "params": {"text": "shared"}}])
+    await alice.should_see("Signed in as alice")
+    one_tab = await calls_while_open([alice], job_id)
+    # Five more tabs of the same browser (same session) on the same list.
+    tabs = [User(alice.http_client) for _ in range(5)]
+    five_tabs = await calls_while_open(tabs, job_id)
+    await tabs[0].should_see("COMPLETED", retries=50)
+    assert one_tab >= 0.5  # the page does refresh its list
+    # Unshared, each tab made one call a refresh (one more with failed rows: none here).
+    assert five_tabs <= 1.6, f"{five_tabs:.1f} list calls per refresh with six tabs open"

@@ -1,0 +1,79 @@
+"""Jobs lists shared between viewers: one visibility call per list and refresh, however many tabs.
+
+Every open jobs page asks for its list every couple of seconds. Tabs that show the same list (the
+same scope, filter, page and page size) get one answer: a list younger than `max_age_s` comes from
+memory, and tabs that ask while it is being fetched wait for that one fetch. Nothing runs in the
+background: once the last tab has gone, nobody asks, and no call is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+
+from cachetools import LRUCache
+
+from web.schemas import JobSummary
+from workflows.contract import Status
+
+JobsPage = tuple[list[JobSummary], str | None]  # the jobs, and the next page's token
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a list shows; one object, so that new criteria key the shared lists too."""
+
+    status: Status | None = None
+
+
+@dataclass(frozen=True)
+class ListKey:
+    """Everything a list depends on: two viewers with the same key see the same list."""
+
+    owner: str | None  # None: an admin's list of everyone's jobs
+    filter: JobFilter
+    page_size: int
+    page_token: str | None
+
+
+@dataclass
+class _Listed:
+    page: JobsPage
+    at: float
+
+
+class JobLists:
+    def __init__(
+        self, fetch: Callable[[ListKey], Awaitable[JobsPage]], max_age_s: float, kept: int = 256
+    ) -> None:
+        self._fetch = fetch
+        self._max_age_s = max_age_s
+        self._listed: LRUCache[ListKey, _Listed] = LRUCache(maxsize=kept)
+        self._fetching: dict[ListKey, asyncio.Future[JobsPage]] = {}
+
+    async def get(self, key: ListKey) -> JobsPage:
+        """The list, at most `max_age_s` old (plus the time its fetch took). A failed fetch
+        raises for every viewer who waited on it; the next ask tries again."""
+        listed = self._listed.get(key)
+        if listed is not None and time.monotonic() - listed.at < self._max_age_s:
+            return listed.page
+        fetching = self._fetching.get(key)
+        if fetching is None:
+            fetching = asyncio.ensure_future(self._fetched(key))
+            self._fetching[key] = fetching
+            fetching.add_done_callback(partial(self._done, key))
+        # One viewer leaving (its refresh cancelled) does not cancel the others' fetch.
+        return await asyncio.shield(fetching)
+
+    def _done(self, key: ListKey, fetching: asyncio.Future[JobsPage]) -> None:
+        self._fetching.pop(key, None)
+        if not fetching.cancelled():
+            fetching.exception()  # seen, even when every viewer left before it came
+
+    async def _fetched(self, key: ListKey) -> JobsPage:
+        page = await self._fetch(key)
+        self._listed[key] = _Listed(page, time.monotonic())
+        return page
