@@ -38,10 +38,18 @@ from workflows import search_attributes as sa
 from workflows.compact import unpack
 from workflows.contract import JobRequest, JobSpec, Resume, Status
 from workflows.job import JobWorkflow
+from workflows.job_memo import FAILURE_MEMO, MAX_REASON
 
 CLOSE_WAIT_TRIES = 30
 CREATED_AT_MEMO = "job_created_at"
 REQUEST_HASH_MEMO = "request_sha256"
+# What the list says of a failed or cancelled run that recorded no reason of its own.
+ENDED_BECAUSE = {
+    WorkflowExecutionStatus.TERMINATED: "Terminated in Temporal.",
+    WorkflowExecutionStatus.CANCELED: "Cancelled.",
+    WorkflowExecutionStatus.FAILED: "Its workflow failed; its history in Temporal says why.",
+    WorkflowExecutionStatus.TIMED_OUT: "Timed out.",
+}
 # Job ids that can go inside a visibility query's quotes as they are (Fanout's own all do).
 QUOTABLE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 # Runs read to find each listed failed job's newest: a few retries each for a page of 500.
@@ -357,15 +365,35 @@ async def _summary_of(execution: WorkflowExecution) -> JobSummary:
         created = datetime.fromisoformat(await execution.memo_value(CREATED_AT_MEMO, None) or "")
     except Exception:  # no memo, or not one this API wrote
         created = execution.start_time
+    status = listed_status(execution)
     return JobSummary(
         job_id=execution.id,
-        status=listed_status(execution),
+        status=status,
         owner=attrs.get(sa.JOB_OWNER) or "",
         percent=attrs.get(sa.JOB_PROGRESS) or 0,
         action_count=attrs.get(sa.JOB_ACTION_COUNT) or 0,
         created_at=created,
         finished_at=execution.close_time,
+        failure=(
+            await _failure_of(execution, status)
+            if status in (Status.FAILED, Status.CANCELLED)
+            else None
+        ),
     )
+
+
+async def _failure_of(execution: WorkflowExecution, status: Status) -> str:
+    """The reason the job wrote into its memo as it ended; for a run that wrote none (ended
+    before this was recorded, terminated, another client's) what Temporal says of its end."""
+    try:
+        reason = await execution.memo_value(FAILURE_MEMO, None)
+    except Exception:  # not a memo this API wrote
+        reason = None
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip()[:MAX_REASON]
+    if execution.status in ENDED_BECAUSE:
+        return ENDED_BECAUSE[execution.status]
+    return "Cancelled." if status is Status.CANCELLED else "Some of its actions failed."
 
 
 def listed_status(execution: WorkflowExecution) -> Status:

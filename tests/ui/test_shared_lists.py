@@ -43,3 +43,14 @@ async def test_five_tabs_list_once_per_refresh_like_one_tab(alice: User) -> None
     assert one_tab >= 0.5  # the page does refresh its list
     # Unshared, each tab made one call a refresh (one more with failed rows: none here).
     assert five_tabs <= 1.6, f"{five_tabs:.1f} list calls per refresh with six tabs open"
+
+
+async def test_a_failed_jobs_row_says_why_it_failed(alice: User) -> None:
+    job_id = await start_job(
+        "alice",
+        [{"name": "upload", "type": "demo.sleep",
+          "params": {"seconds": 0, "fail_permanently": True}}],
+    )  # fmt: skip
+    await alice.open("/jobs?status=FAILED")
+    await alice.should_see(job_id, retries=100)
+    await alice.should_see("1 of 1 actions failed; upload: ", retries=20)

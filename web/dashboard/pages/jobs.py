@@ -104,6 +104,8 @@ class JobList:
                         t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
                         + f" · {t.percent(job.percent)}"
                     ).classes("text-xs text-slate-600")
+                    if job.failure:
+                        ui.label(job.failure).classes("text-xs text-negative truncate")
                 count = job.action_count
                 ui.label(
                     t("one_action") if count == 1 else t("actions_count", n=t.number(count))
