@@ -17,6 +17,7 @@ from web.metrics import Metrics
 from web.quotas import Quotas
 from web.status import StatusHub
 from web.status.job_lists import JobLists
+from web.status.job_stats import JobStatistics
 from web.temporal_jobs import JobOperations
 
 # A shared jobs list is fetched again once this old: the jobs page refreshes every 2 s, so tabs
@@ -34,6 +35,7 @@ class Runtime:
     quotas: Quotas
     endings: JobEndings
     lists: JobLists
+    statistics: JobStatistics
 
     @classmethod
     async def start(cls, settings: Settings, api_keys: ApiKeys, metrics: Metrics) -> Runtime:
@@ -46,7 +48,10 @@ class Runtime:
         operations = JobOperations(client, hub, settings, quotas)
         endings = JobEndings(client, settings)
         lists = JobLists(operations.list_for, max_age_s=LIST_MAX_AGE_S)
-        _current = cls(settings, api_keys, client, hub, operations, quotas, endings, lists)
+        statistics = JobStatistics(client, hub.reads, settings)
+        _current = cls(
+            settings, api_keys, client, hub, operations, quotas, endings, lists, statistics
+        )
         return _current
 
     async def stop(self) -> None:

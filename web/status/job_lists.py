@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
+from typing import Generic, TypeVar
 
 from cachetools import LRUCache
 
@@ -20,6 +21,8 @@ from web.schemas import JobSummary
 from workflows.contract import Status
 
 JobsPage = tuple[list[JobSummary], str | None]  # the jobs, and the next page's token
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -40,22 +43,24 @@ class ListKey:
 
 
 @dataclass
-class _Listed:
-    page: JobsPage
+class _Listed(Generic[V]):
+    page: V
     at: float
 
 
-class JobLists:
+class Shared(Generic[K, V]):
+    """Answers fetched once for everyone who asks within `max_age_s`, per key."""
+
     def __init__(
-        self, fetch: Callable[[ListKey], Awaitable[JobsPage]], max_age_s: float, kept: int = 256
+        self, fetch: Callable[[K], Awaitable[V]], max_age_s: float, kept: int = 256
     ) -> None:
         self._fetch = fetch
         self._max_age_s = max_age_s
-        self._listed: LRUCache[ListKey, _Listed] = LRUCache(maxsize=kept)
-        self._fetching: dict[ListKey, asyncio.Future[JobsPage]] = {}
+        self._listed: LRUCache[K, _Listed[V]] = LRUCache(maxsize=kept)
+        self._fetching: dict[K, asyncio.Future[V]] = {}
 
-    async def get(self, key: ListKey) -> JobsPage:
-        """The list, at most `max_age_s` old (plus the time its fetch took). A failed fetch
+    async def get(self, key: K) -> V:
+        """The answer, at most `max_age_s` old (plus the time its fetch took). A failed fetch
         raises for every viewer who waited on it; the next ask tries again."""
         listed = self._listed.get(key)
         if listed is not None and time.monotonic() - listed.at < self._max_age_s:
@@ -68,12 +73,15 @@ class JobLists:
         # One viewer leaving (its refresh cancelled) does not cancel the others' fetch.
         return await asyncio.shield(fetching)
 
-    def _done(self, key: ListKey, fetching: asyncio.Future[JobsPage]) -> None:
+    def _done(self, key: K, fetching: asyncio.Future[V]) -> None:
         self._fetching.pop(key, None)
         if not fetching.cancelled():
             fetching.exception()  # seen, even when every viewer left before it came
 
-    async def _fetched(self, key: ListKey) -> JobsPage:
+    async def _fetched(self, key: K) -> V:
         page = await self._fetch(key)
         self._listed[key] = _Listed(page, time.monotonic())
         return page
+
+
+JobLists = Shared[ListKey, JobsPage]
