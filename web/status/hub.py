@@ -130,7 +130,8 @@ class StatusHub:
 
     @property
     def reads(self) -> TemporalReads:
-        """Its capped, counted calls to Temporal, for other shared readers (jobs lists)."""
+        """Its capped, counted calls to Temporal, for other shared readers (jobs lists and
+        statistics: web/status/job_lists.py, job_stats.py)."""
         return self._reads
 
     @property
