@@ -9,10 +9,13 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from tests.conftest import clean_settings
+from web.metrics import Metrics
 from web.status.job_lists import JobFilter, JobLists, JobsPage, ListKey
+from web.status.temporal import TemporalReads
 from web.temporal_jobs import _summary_of
 from workflows import search_attributes as sa
 from workflows.contract import Status
@@ -111,3 +114,19 @@ async def test_a_listed_failure_reason_is_what_the_run_wrote_or_how_it_ended(
     status: str, ended: WorkflowExecutionStatus, memo: Any, shown: str | None
 ) -> None:
     assert (await _summary_of(listed(status, ended, memo))).failure == shown
+
+
+async def test_listings_are_counted_in_the_hub_stats_and_prometheus() -> None:
+    metrics = Metrics()
+    reads = TemporalReads(cast(Client, None), clean_settings(), metrics)
+
+    async def listing() -> None:
+        return None
+
+    await reads.call("lists", listing)
+    await reads.call("lists", listing)
+    assert reads.stats.lists == 2
+    counted = metrics.registry.get_sample_value(
+        "fanout_temporal_call_duration_seconds_count", {"call": "lists"}
+    )
+    assert counted == 2
