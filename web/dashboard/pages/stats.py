@@ -44,7 +44,11 @@ class StatsView:
         self.render.refresh()
 
     def seconds(self, value: float | None) -> str:
-        return self.t("unknown") if value is None else self.t.duration(timedelta(seconds=value))
+        if value is None:
+            return self.t("unknown")
+        if value < 1:  # most actions take milliseconds: "0 s" would say nothing
+            return f"{self.t.number(round(value * 1000))} ms"
+        return self.t.duration(timedelta(seconds=value))
 
     def rate(self, value: float | None) -> str:
         return "—" if value is None else self.t.percent(100 * value)
@@ -118,9 +122,9 @@ class StatsView:
         )
 
     def chart(self, title: str, names: list[str], unit: str, series: dict[str, list[Any]]) -> None:
-        """A bar per action type and series; the table above says the same in words."""
+        """A bar per action type and series; the table above says the same in words, so the
+        chart's accessible name is its title (ECharts' own generated description is off)."""
         options = {
-            "aria": {"enabled": True},
             "tooltip": {"trigger": "axis"},
             "legend": {"top": 0},
             "grid": {"left": 60, "right": 20, "top": 40, "bottom": 40},
