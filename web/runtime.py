@@ -16,7 +16,13 @@ from web.job_endings import JobEndings
 from web.metrics import Metrics
 from web.quotas import Quotas
 from web.status import StatusHub
+from web.status.job_lists import JobLists
+from web.status.job_stats import JobStatistics
 from web.temporal_jobs import JobOperations
+
+# A shared jobs list is fetched again once this old: the jobs page refreshes every 2 s, so tabs
+# whose timers tick at different moments still share one call per refresh.
+LIST_MAX_AGE_S = 1.5
 
 
 @dataclass
@@ -28,6 +34,8 @@ class Runtime:
     operations: JobOperations
     quotas: Quotas
     endings: JobEndings
+    lists: JobLists
+    statistics: JobStatistics
 
     @classmethod
     async def start(cls, settings: Settings, api_keys: ApiKeys, metrics: Metrics) -> Runtime:
@@ -39,7 +47,11 @@ class Runtime:
         quotas = Quotas(client, settings)
         operations = JobOperations(client, hub, settings, quotas)
         endings = JobEndings(client, settings)
-        _current = cls(settings, api_keys, client, hub, operations, quotas, endings)
+        lists = JobLists(operations.list_for, max_age_s=LIST_MAX_AGE_S)
+        statistics = JobStatistics(client, hub.reads, settings)
+        _current = cls(
+            settings, api_keys, client, hub, operations, quotas, endings, lists, statistics
+        )
         return _current
 
     async def stop(self) -> None:

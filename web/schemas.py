@@ -124,6 +124,9 @@ class JobSummary(BaseModel):
     action_count: int
     created_at: datetime
     finished_at: datetime | None
+    failure: str | None = Field(
+        None, description="FAILED or CANCELLED jobs: why, in one line (the job's own words)."
+    )
 
 
 class JobPage(BaseModel):

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from collections import Counter
@@ -31,6 +32,7 @@ from web.status import (
     unavailable_error,
     workflow_missing,
 )
+from web.status.job_lists import ListKey
 from web.webhooks import DefaultWebhooksFile
 from web.webhooks import for_job as with_webhooks
 from workflows import search_attributes as sa
@@ -45,10 +47,22 @@ from workflows.contract import (
     control_characters,
 )
 from workflows.job import JobWorkflow
+from workflows.job_memo import FAILURE_MEMO, MAX_REASON
 
 CLOSE_WAIT_TRIES = 30
 CREATED_AT_MEMO = "job_created_at"
 REQUEST_HASH_MEMO = "request_sha256"
+# What the list says of a failed or cancelled run that recorded no reason of its own.
+ENDED_BECAUSE = {
+    WorkflowExecutionStatus.TERMINATED: "Terminated in Temporal.",
+    WorkflowExecutionStatus.CANCELED: "Cancelled.",
+    WorkflowExecutionStatus.FAILED: "Its workflow failed; its history in Temporal says why.",
+    WorkflowExecutionStatus.TIMED_OUT: "Timed out.",
+}
+# Job ids that can go inside a visibility query's quotes as they are (Fanout's own all do).
+QUOTABLE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
+# Runs read to find each listed failed job's newest: a few retries each for a page of 500.
+RUNS_LISTED = 1000
 
 
 class Conflict(Exception):
@@ -247,11 +261,46 @@ class JobOperations:
             snapshot = await self._hub.snapshot(job_id, exact=True)
         raise Conflict(f"Job {job_id} is still winding down; retry it in a moment.")
 
+    async def list_for(self, key: ListKey) -> tuple[list[JobSummary], str | None]:
+        """`list` for a shared list's key (web/status/job_lists.py)."""
+        user = User(name=key.owner or "", admin=key.owner is None)
+        return await self.list(user, key.filter, key.page_size, key.page_token)
+
+    async def _latest_runs(self, page: list[WorkflowExecution]) -> dict[str, str]:
+        """The newest run of each job on the page that ended FAILED or CANCELLED, which a retry
+        may have replaced with a newer run: one visibility call for the page, not a describe per
+        row. Ids that cannot be quoted in a query (another client's) are described instead."""
+        ended = {
+            e.id
+            for e in page
+            if e.close_time is not None
+            and e.typed_search_attributes.get(sa.JOB_STATUS) in (Status.FAILED, Status.CANCELLED)
+        }
+        quotable = sorted(i for i in ended if QUOTABLE_ID.fullmatch(i))
+        latest: dict[str, str] = {}
+        if quotable:
+            ids = ", ".join(f'"{i}"' for i in quotable)
+            runs = self._client.list_workflows(
+                f'WorkflowType = "JobWorkflow" AND WorkflowId IN ({ids})',
+                page_size=RUNS_LISTED,
+                rpc_timeout=self._timeout,
+            )
+            await self._hub.reads.call("lists", runs.fetch_next_page)
+            newest: dict[str, datetime] = {}
+            for run in runs.current_page or []:
+                if run.id in newest and run.start_time <= newest[run.id]:
+                    continue
+                newest[run.id], latest[run.id] = run.start_time, run.run_id
+        for job_id in ended.difference(quotable):
+            if (run_id := await self._hub.latest_run(job_id)) is not None:
+                latest[job_id] = run_id
+        return latest
+
     async def list(
         self, user: User, filters: JobFilter, page_size: int, page_token: str | None
     ) -> tuple[list[JobSummary], str | None]:
         """The caller's jobs from Temporal visibility that match `filters`: running first, then
-        most recently ended."""
+        most recently ended. The calls go through the hub's cap and are counted as `lists`."""
         bad_token = ValueError("page_token is not one this API returned; omit it to start over.")
         try:
             token = (
@@ -266,29 +315,23 @@ class JobOperations:
             rpc_timeout=self._timeout,
         )
         try:
-            await executions.fetch_next_page()
+            await self._hub.reads.call("lists", executions.fetch_next_page)
         except RPCError as err:
             if token and unavailable_error(err) is None:
                 raise bad_token from None
             raise
         page = list(executions.current_page or [])
-        superseded = await asyncio.gather(*(self._superseded(e) for e in page))
+        latest = await self._latest_runs(page)
         seen: set[str] = set()
         jobs = []
-        for execution, old in zip(page, superseded, strict=True):
-            if old or execution.id in seen:
+        for execution in page:
+            superseded = latest.get(execution.id, execution.run_id) != execution.run_id
+            if superseded or execution.id in seen:
                 continue
             seen.add(execution.id)
             jobs.append(await _summary_of(execution))
         next_token = executions.next_page_token
         return jobs, base64.urlsafe_b64encode(next_token).decode() if next_token else None
-
-    async def _superseded(self, execution: WorkflowExecution) -> bool:
-        """A FAILED or CANCELLED run that a retry has replaced with a newer run."""
-        status = execution.typed_search_attributes.get(sa.JOB_STATUS)
-        if execution.close_time is None or status not in (Status.FAILED, Status.CANCELLED):
-            return False
-        return await self._hub.latest_run(execution.id) != execution.run_id
 
 
 def fair_share(owner: str) -> Priority:
@@ -344,9 +387,10 @@ async def _summary_of(execution: WorkflowExecution) -> JobSummary:
         created = datetime.fromisoformat(await execution.memo_value(CREATED_AT_MEMO, None) or "")
     except Exception:  # no memo, or not one this API wrote
         created = execution.start_time
+    status = listed_status(execution)
     return JobSummary(
         job_id=execution.id,
-        status=listed_status(execution),
+        status=status,
         owner=attrs.get(sa.JOB_OWNER) or "",
         title=shown_title(attrs.get(sa.JOB_TITLE)),
         labels=shown_labels(attrs.get(sa.JOB_LABELS)),
@@ -354,6 +398,11 @@ async def _summary_of(execution: WorkflowExecution) -> JobSummary:
         action_count=attrs.get(sa.JOB_ACTION_COUNT) or 0,
         created_at=created,
         finished_at=execution.close_time,
+        failure=(
+            await _failure_of(execution, status)
+            if status in (Status.FAILED, Status.CANCELLED)
+            else None
+        ),
     )
 
 
@@ -377,6 +426,20 @@ def shown_labels(value: object) -> dict[str, str]:
             key, _, label = term.partition("=")
             labels[key] = label
     return labels
+
+
+async def _failure_of(execution: WorkflowExecution, status: Status) -> str:
+    """The reason the job wrote into its memo as it ended; for a run that wrote none (ended
+    before this was recorded, terminated, another client's) what Temporal says of its end."""
+    try:
+        reason = await execution.memo_value(FAILURE_MEMO, None)
+    except Exception:  # not a memo this API wrote
+        reason = None
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip()[:MAX_REASON]
+    if execution.status in ENDED_BECAUSE:
+        return ENDED_BECAUSE[execution.status]
+    return "Cancelled." if status is Status.CANCELLED else "Some of its actions failed."
 
 
 def listed_status(execution: WorkflowExecution) -> Status:

@@ -202,6 +202,7 @@ class ActionState(BaseModel):
         description="Attempts made, the one under way included (at least 1 once the action "
         "runs; the live `attempt` says which one runs now); 0 if the action never ran.",
     )
+    scheduled_at: datetime | None = Field(None, description="When the action was first scheduled; it waited for a worker until `started_at`.")  # noqa: E501  # fmt: skip
     started_at: datetime | None = None
     finished_at: datetime | None = None
     result: Any = None

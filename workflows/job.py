@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         StatusPage,
         summarize,
     )
+    from workflows.job_memo import FAILURE_MEMO, STATS_MEMO, action_stats, failure_reason
     from workflows.job_state import BATCH_SIZE, initial_state, move
     from workflows.pages import page_of
     from workflows.runner import LOCAL_ACTIONS, ActionRunner
@@ -54,6 +55,9 @@ MAX_RUNNING_BATCHES = 10
 # Patch: a job whose client did not set JobTitle and JobLabels (any client but the API) sets
 # them itself, so that list searches find it. Asked only then: API jobs carry no marker.
 TITLE_ATTRIBUTES = "title-attributes"
+# Patch: a job that ends writes its failure reason and per-type statistics into its memo
+# (workflows/job_memo.py), so that lists and statistics read them from visibility.
+END_MEMO = "end-memo"
 
 
 @workflow.defn(name="JobWorkflow", failure_exception_types=[ValidationError])
@@ -66,6 +70,8 @@ class JobWorkflow:
         total = len(self._actions)
         self._big = total > BATCH_SIZE
         self._status = Status.RUNNING
+        # The actions this run runs (a retry's carried-over ones were counted by the run before).
+        self._run_here = [i for i, state in enumerate(self._actions) if not state.status.finished]
         self._changed_at = [self._version] * total
         self._created_at = resume.created_at if resume else workflow.info().workflow_start_time
         self._updated_at = workflow.info().workflow_start_time
@@ -264,6 +270,14 @@ class JobWorkflow:
             updates.append(sa.JOB_PROGRESS.value_set(self._progress.percent))
             self._upserted_percent = self._progress.percent
         workflow.upsert_search_attributes(updates)
+        if workflow.patched(END_MEMO):
+            stats = action_stats(self._actions[i] for i in self._run_here)
+            workflow.upsert_memo(
+                {
+                    FAILURE_MEMO: failure_reason(self._status, self._progress, self._actions),
+                    STATS_MEMO: {kind: s.model_dump() for kind, s in stats.items()},
+                }
+            )
         self._webhooks.job_finished(self.status())
         final = self.status()
         if self._big:  # the page plus every action in columns: far below 2 MB

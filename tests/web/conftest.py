@@ -33,6 +33,7 @@ KEYS = {
     "carol": "carol-key-0123456789",
     "dave": "dave-key-01234567890",
     "fuzz": "fuzz-key-01234567890",
+    "erin": "erin-key-01234567890",  # the statistics page's test: only its own jobs
 }
 
 

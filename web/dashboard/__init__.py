@@ -11,7 +11,7 @@ from nicegui import ui
 
 from fanout.settings import Settings
 from web.dashboard import session
-from web.dashboard.pages import job, jobs, login, new_job
+from web.dashboard.pages import job, jobs, login, new_job, stats
 
 
 def mount(
@@ -26,7 +26,7 @@ def mount(
     app.state.session_user = session.user_for_session
     nicegui_app.on_startup(on_startup)
     nicegui_app.on_shutdown(on_shutdown)
-    for pages in (login, jobs, new_job, job):
+    for pages in (login, jobs, new_job, job, stats):
         pages.register()
     ui.run_with(
         app,

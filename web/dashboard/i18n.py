@@ -170,6 +170,48 @@ _TEXT: dict[str, tuple[str, str]] = {
         "{n} webhook(s) of that job go along (your default webhooks are added as always).",
         "{n} webhook(s) daquele job vão junto (seus webhooks padrão são adicionados como sempre).",
     ),
+    # The statistics page (/stats).
+    "statistics": ("Statistics", "Estatísticas"),
+    "stats_title": ("Statistics per action type", "Estatísticas por tipo de ação"),
+    "stats_window": ("Period", "Período"),
+    "window_1h": ("Last hour", "Última hora"),
+    "window_24h": ("Last 24 hours", "Últimas 24 horas"),
+    "window_7d": ("Last 7 days", "Últimos 7 dias"),
+    "stats_scope_own": (
+        "Your jobs that ended since {since}: {jobs}.",
+        "Seus jobs que terminaram desde {since}: {jobs}.",
+    ),
+    "stats_scope_all": (
+        "Everyone's jobs that ended since {since}: {jobs}.",
+        "Jobs de todos que terminaram desde {since}: {jobs}.",
+    ),
+    "stats_truncated": (
+        "Only the newest {n} jobs are counted.",
+        "Só os {n} jobs mais recentes são contados.",
+    ),
+    "stats_none": (
+        "No job ended in this period.",
+        "Nenhum job terminou neste período.",
+    ),
+    "stats_no_waits": (
+        "Waits for a worker are unknown: these jobs did not record when their actions were "
+        "scheduled.",
+        "As esperas por um worker são desconhecidas: estes jobs não registraram quando suas "
+        "ações foram agendadas.",
+    ),
+    "stats_rates": ("Success and retry rates", "Taxas de sucesso e de novas tentativas"),
+    "stats_times": ("Run time and wait for a worker", "Duração e espera por um worker"),
+    "stats_table": ("Per action type", "Por tipo de ação"),
+    "col_type": ("Action type", "Tipo de ação"),
+    "col_count": ("Actions", "Ações"),
+    "col_success": ("Success rate", "Taxa de sucesso"),
+    "col_retry": ("Retry rate", "Taxa de novas tentativas"),
+    "col_p50": ("Run time p50", "Duração p50"),
+    "col_p95": ("Run time p95", "Duração p95"),
+    "col_wait_p50": ("Wait p50", "Espera p50"),
+    "col_wait_p95": ("Wait p95", "Espera p95"),
+    "unknown": ("unknown", "desconhecida"),
+    "seconds_axis": ("seconds", "segundos"),
 }
 
 

@@ -71,6 +71,7 @@ def frame(user: User, t: Translator) -> Iterator[None]:
             ui.link("Fanout", "/jobs").classes("text-xl font-bold text-white no-underline")
             ui.link(t("jobs"), "/jobs").classes("text-white")
             ui.link(t("new_job"), "/jobs/new").classes("text-white")
+            ui.link(t("statistics"), "/stats").classes("text-white")
         with ui.row().classes("items-center gap-4"):
             with ui.element("div").classes("bg-white rounded px-1"):
                 language_select(t)

@@ -1,7 +1,10 @@
 """The status path: how a job's state gets from Temporal to every viewer.
 
 - `hub.py`: the `StatusHub` that GET, SSE, WebSocket and the dashboard ask, one follower per job.
-- `temporal.py`: its calls to Temporal (describe, query, result, histories), capped and counted.
+- `temporal.py`: its calls to Temporal (describe, query, result, histories), capped and counted;
+  the visibility listings below go through it too (counted as `lists`).
+- `job_lists.py`: jobs lists shared by every tab that shows the same one.
+- `job_stats.py`: statistics per action type, added up from ended jobs' memos.
 - `history.py`: the long poll on a run's history that says when the state may have changed.
 - `snapshot.py`: what the hub knows of a job at one moment, and how viewers are handed it.
 - `errors.py`: what a failed call means (no such job; Temporal unreachable or only slow; a run

@@ -48,6 +48,7 @@ class HubStats:
     queries: int = 0
     results: int = 0
     histories: int = 0  # histories read: runs no worker has picked up, or ended with none
+    lists: int = 0  # visibility listings: jobs lists and the statistics' ended jobs
     errors: int = 0
     history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
 

@@ -129,6 +129,12 @@ class StatusHub:
         self.stats = self._reads.stats
 
     @property
+    def reads(self) -> TemporalReads:
+        """Its capped, counted calls to Temporal, for other shared readers (jobs lists and
+        statistics: web/status/job_lists.py, job_stats.py)."""
+        return self._reads
+
+    @property
     def pollers(self) -> int:
         """Jobs followed right now."""
         return sum(1 for w in self._watches.values() if w.task and not w.task.done())

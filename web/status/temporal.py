@@ -1,6 +1,7 @@
 """The status hub's calls to Temporal: describe, the `status` query, results, histories (a run's
-request, a batch's results), each counted, timed and capped in number, with errors that say
-whether Temporal is unreachable or only slow."""
+request, a batch's results), and the visibility listings of the shared jobs lists and statistics
+(`lists`), each counted, timed and capped in number, with errors that say whether Temporal is
+unreachable or only slow."""
 
 from __future__ import annotations
 

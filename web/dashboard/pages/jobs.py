@@ -22,6 +22,7 @@ from web.job_filter import FilterProblem, JobFilter
 from web.runtime import current
 from web.schemas import JobSummary
 from web.status import Snapshot, StatusHub, TemporalUnavailable
+from web.status.job_lists import ListKey
 from workflows.contract import Status
 
 PAGE_SIZE = 20
@@ -74,15 +75,21 @@ class JobList:
         self.search: ui.input | None = None
 
     async def load(self, live: bool = True) -> None:
-        """The page from Temporal's visibility store; with `live`, running rows from the hub.
+        """The page from Temporal's visibility store, shared with every tab that shows the same
+        list (web/status/job_lists.py); with `live`, running rows from the hub.
 
         A running job whose worker is gone cannot answer its query: each gets LIVE_WAIT_S,
         then its row keeps the (coarser) progress from visibility.
         """
         runtime = current()
         try:
-            jobs, self.next_token = await runtime.operations.list(
-                self.user, self.filters, PAGE_SIZE, self.tokens[-1]
+            jobs, self.next_token = await runtime.lists.get(
+                ListKey(
+                    None if self.user.admin else self.user.name,
+                    self.filters,
+                    PAGE_SIZE,
+                    self.tokens[-1],
+                )
             )
             self.problem = None
         except (TemporalUnavailable, RuntimeError):
@@ -146,6 +153,8 @@ class JobList:
                 t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
                 + f" · {t.percent(job.percent)}"
             ).classes("text-xs text-slate-600")
+            if job.failure:
+                ui.label(job.failure).classes("text-xs text-negative truncate")
         count = job.action_count
         ui.label(t("one_action") if count == 1 else t("actions_count", n=t.number(count))).classes(
             "w-24 text-sm"
