@@ -41,8 +41,11 @@ async def test_five_tabs_list_once_per_refresh_like_one_tab(alice: User) -> None
     five_tabs = await calls_while_open(tabs, job_id)
     await tabs[0].should_see("COMPLETED", retries=50)
     assert one_tab >= 0.5  # the page does refresh its list
-    # Unshared, each tab made one call a refresh (one more with failed rows: none here).
-    assert five_tabs <= 1.6, f"{five_tabs:.1f} list calls per refresh with six tabs open"
+    # Unshared, each tab made its own calls a refresh: one listing, and one more of the runs
+    # of its failed rows when it has some (earlier tests may have left alice failed jobs).
+    assert five_tabs <= one_tab + 0.6, (
+        f"{five_tabs:.1f} list calls per refresh with six tabs open, {one_tab:.1f} with one"
+    )
 
 
 async def test_failed_rows_say_why_without_a_call_per_row(alice: User) -> None:
