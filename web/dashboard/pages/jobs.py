@@ -12,7 +12,7 @@ from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
-from web.dashboard.widgets import frame, progress_bar, status_chip
+from web.dashboard.widgets import frame, heading, progress_bar, status_chip
 from web.runtime import current
 from web.schemas import JobSummary
 from web.status import Snapshot, StatusHub, TemporalUnavailable
@@ -82,17 +82,18 @@ class JobList:
         if not self.jobs and not self.problem:
             ui.label(t("no_jobs")).classes("text-slate-500")
         for job, finished in self.jobs:
-            link = ui.link(target=f"/jobs/{quote(job.job_id, safe='')}")
-            link.props["aria-label"] = t("open_job", id=job.job_id)
+            # The card is one target (the link's area covers it), named by the link alone.
             with (
-                link.classes("w-full no-underline text-inherit job-row"),
                 ui.card().classes("w-full hover:bg-slate-50").props("flat bordered"),
                 ui.row().classes("w-full items-center gap-4 no-wrap"),
             ):
                 status_chip(job.status, t)
-                ui.label(job.job_id).classes("font-mono text-sm w-80 truncate")
+                link = ui.link(job.job_id, f"/jobs/{quote(job.job_id, safe='')}")
+                link.props["aria-label"] = t("open_job", id=job.job_id)
+                link.classes("job-row stretched-link font-mono text-sm w-80 truncate")
+                link.classes("no-underline text-inherit")
                 with ui.column().classes("grow gap-1"):
-                    progress_bar(job.percent, job.status)
+                    progress_bar(job.percent, job.status, t("progress_of", name=job.job_id))
                     ui.label(
                         t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
                         + f" · {t.percent(job.percent)}"
@@ -101,9 +102,9 @@ class JobList:
                 ui.label(
                     t("one_action") if count == 1 else t("actions_count", n=t.number(count))
                 ).classes("w-24 text-sm")
-                ui.label(t.ago(job.created_at)).classes("w-32 text-sm text-slate-600").tooltip(
-                    t.moment(job.created_at)
-                )
+                # Above the link's area, so that its tooltip still shows.
+                ago = ui.label(t.ago(job.created_at)).classes("relative z-10")
+                ago.classes("w-32 text-sm text-slate-600").tooltip(t.moment(job.created_at))
 
     async def refresh(self) -> None:
         if session.acting_user() is None:
@@ -134,7 +135,7 @@ def register() -> None:
         await jobs.load(live=False)  # at once from visibility; live details follow
         with frame(user, t):
             with ui.row().classes("w-full items-center justify-between"):
-                ui.label(t("jobs")).classes("text-2xl font-bold")
+                heading(t("jobs"))
                 with ui.row().classes("items-center gap-2"):
                     options = {"": t("all_statuses")} | {s.value: t.status(s) for s in Status}
                     ui.select(
