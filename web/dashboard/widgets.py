@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Literal
 
 from nicegui import app, ui
+from nicegui.language import Language
 
 from web.auth import User
 from web.dashboard import session, theme
@@ -28,8 +29,8 @@ STATUS_LOOK = {
     Status.FAILED: ("error", "red-8"),
     Status.CANCELLED: ("block", "deep-orange-10"),
 }  # white text on each at 4.5:1 or more
-HTML_LANG = {"en": "en-US", "pt-BR": "pt-BR"}  # also Quasar's language packs
-HEADING_LOOK = {1: "text-2xl font-bold", 2: "text-base font-bold", 3: "text-base font-bold"}
+HTML_LANG: dict[str, Language] = {"en": "en-US", "pt-BR": "pt-BR"}  # Quasar's language packs
+HEADING_LOOK = {1: "text-2xl font-bold", 2: "text-base font-bold"}
 
 
 NotifyKind = Literal["positive", "negative", "warning"]
@@ -46,9 +47,12 @@ def status_chip(status: Status | str, t: Translator, width: str = "w-36") -> ui.
         return chip
 
 
-def heading(text: str, level: int = 1) -> ui.label:
-    """A heading: one h1 per page, then h2 and h3 in order, so the page can be read by them."""
-    label = ui.label(text).classes(f"m-0 leading-tight tracking-normal {HEADING_LOOK[level]}")
+def heading(text: str, level: int = 1, look: str | None = None) -> ui.label:
+    """A heading: one h1 per page, then h2 for its parts, so the page can be read by them.
+    `look` (classes) replaces the level's usual size and weight."""
+    label = ui.label(text).classes(
+        f"m-0 leading-tight tracking-normal {look or HEADING_LOOK[level]}"
+    )
     label.tag = f"h{level}"
     return label
 
@@ -73,7 +77,7 @@ def page_setup(t: Translator) -> ui.dark_mode:
     """
     client = ui.context.client
     page = copy.copy(client.page)
-    page.language = "pt-BR" if HTML_LANG[t.language] == "pt-BR" else "en-US"
+    page.language = HTML_LANG[t.language]
     client.page = page
     return theme.follow_scheme()
 

@@ -86,7 +86,7 @@ class JobPage:
         with ui.row().classes("w-full items-center justify-between"):
             with ui.row().classes("items-center gap-3"):
                 self.status_slot = ui.element("div")
-                job_heading = heading(self.job_id).classes("font-mono text-lg")
+                job_heading = heading(self.job_id, look="font-mono text-lg")
                 job_heading.props["aria-label"] = t("job_heading", id=self.job_id)
             with ui.row().classes("items-center gap-2"):
                 with ui.row().classes("items-center gap-1").props('role="status"'):
@@ -477,18 +477,18 @@ def register() -> None:
         t = session.translator()
         with frame(user, t):
             if not valid_job_id(job_id):
-                heading(t("not_found", id=job_id[:200])).classes("text-lg")
+                heading(t("not_found", id=job_id[:200]), look="text-lg")
                 return None
             try:
                 snapshot = await current().hub.snapshot(job_id)
             except JobNotFound:
                 snapshot = None
             except TemporalUnavailable:
-                heading(t("job_heading", id=job_id)).classes("text-lg")
+                heading(t("job_heading", id=job_id), look="text-lg")
                 ui.label(t("unavailable")).classes("text-negative").props('role="alert"')
                 return None
             if snapshot is None or not user.may_see(snapshot.owner):
-                heading(t("not_found", id=job_id)).classes("text-lg")
+                heading(t("not_found", id=job_id), look="text-lg")
                 return None
             page = JobPage(job_id, user, t, snapshot)
             await page.load_big_page()

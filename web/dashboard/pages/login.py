@@ -76,8 +76,8 @@ def register() -> None:
             return RedirectResponse("/login?invalid=1", status_code=303)
         t = session.translator()
         page_setup(t)
-        with ui.element("main"), ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
-            heading("Fanout").classes("text-3xl")
+        with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
+            heading("Fanout", look="text-3xl font-bold")
             ui.label(t("confirm_sign_in", name=user.name))
 
             async def confirm() -> None:
@@ -93,8 +93,8 @@ def register() -> None:
     def login(next: str | None = None, invalid: int = 0, expired: int = 0, locked: int = 0) -> None:
         t = session.translator()
         page_mode = page_setup(t)
-        with ui.element("main"), ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
-            heading("Fanout").classes("text-3xl")
+        with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
+            heading("Fanout", look="text-3xl font-bold")
             ui.label(t("app_tagline")).classes("text-slate-600")
             key = (
                 ui.input(t("api_key"), password=True, password_toggle_button=True)
