@@ -16,9 +16,9 @@ Scheme = Literal["auto", "light", "dark"]
 SCHEMES: tuple[Scheme, ...] = ("auto", "light", "dark")
 DARK: dict[Scheme, bool | None] = {"auto": None, "light": False, "dark": True}
 
-# Light: text on white at 4.5:1 or more; dark: on Quasar's dark page (#121212) and cards
-# (#1d1d1d). Filled primary buttons keep white text on the light blue and dark text on the dark
-# one, both above 4.5:1.
+# Text at 4.5:1 or more: in light, on white; in dark, on Quasar's dark page (#121212) and cards
+# (#1d1d1d). Filled primary buttons: white text on the dark blue of light mode, dark text on the
+# light blue of dark mode.
 CSS = """
 body.body--light {
   --q-primary: #1d4ed8 !important;
@@ -33,7 +33,6 @@ body.body--dark {
   --fanout-link: #93c5fd;
 }
 .nicegui-link { color: var(--fanout-link); }
-header .nicegui-link { color: #fff; }
 body.body--dark .text-slate-500, body.body--dark .text-slate-600 { color: #cbd5e1; }
 body.body--dark .text-orange-900, body.body--dark .text-orange-800 { color: #fdba74; }
 body.body--dark .text-green-800 { color: #86efac; }
