@@ -4,7 +4,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.registry import ResultBytes, action
+from activities.registry import ActionText, ResultBytes, action
 from fanout.result_store import CONTENT_TYPE_PATTERN
 
 MAX_SIZE = 256 << 20  # over the default cap (100 MiB), to show the limit
@@ -33,6 +33,22 @@ def blob(size_bytes: int, seed: int = 0) -> bytes:
     description="Returns size_bytes pseudo-random bytes (the same for a seed), a stored result.",
     max_attempts=3,
     timeout_s=300,
+    texts={
+        "pt-BR": ActionText(
+            "Devolve size_bytes bytes pseudoaleatórios (os mesmos para uma semente), um "
+            "resultado armazenado.",
+            labels={
+                "size_bytes": "Tamanho em bytes",
+                "content_type": "Tipo de conteúdo",
+                "seed": "Semente",
+            },
+            hints={
+                "size_bytes": "Quantos bytes devolver.",
+                "content_type": "O tipo de conteúdo do resultado.",
+                "seed": "Outra semente dá outros bytes.",
+            },
+        )
+    },
 )
 async def make_blob(params: BlobParams) -> ResultBytes:
     return ResultBytes(blob(params.size_bytes, params.seed), params.content_type)

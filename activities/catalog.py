@@ -1,12 +1,13 @@
 """Action types declared in a catalog file, served by workers in other languages.
 
 An entry names the type and gives what `@action` gives (description, retry and timeout defaults,
-a pool) plus its params as a JSON Schema; no Python code. Each becomes an `ActionDefinition`
-marked `external`: the API, the dashboard form and `GET /api/actions` treat it like any other
-type, params are checked against the schema, the workflow runs it as a regular activity on
-`<job queue>-<pool>`, and the Python worker never polls that queue (README: "Action types in any
-language"). The file is read once, when `activities` is imported, as Python action types are
-registered: the workflow's choices stay the same on every replay of a worker's life.
+a pool, optional `texts` in other languages) plus its params as a JSON Schema; no Python code.
+Each becomes an `ActionDefinition` marked `external`: the API, the dashboard form and
+`GET /api/actions` treat it like any other type, params are checked against the schema, the
+workflow runs it as a regular activity on `<job queue>-<pool>`, and the Python worker never
+polls that queue (README: "Action types in any language"). The file is read once, when
+`activities` is imported, as Python action types are registered: the workflow's choices stay
+the same on every replay of a worker's life.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Annotated, Any, ClassVar, NoReturn
 
 import jsonschema
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     RootModel,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
@@ -32,17 +34,28 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticUndefined, core_schema
 
 from activities import registry
-from activities.registry import ActionDefinition, RetryDefaults, _describe
+from activities.registry import ActionDefinition, ActionText, RetryDefaults, _describe
 from workflows.contract import ACTION_TYPE_PATTERN
 
 # The catalog this repository ships (FANOUT_ACTIONS_CATALOG unset).
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.toml")
 POOL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # a language tag: pt-BR
 Validator = jsonschema.Draft202012Validator
 
 
 class CatalogError(ValueError):
     """A catalog file that cannot be used; the message names the file and the entry."""
+
+
+class CatalogText(BaseModel):
+    """The type's words in one language: description, params' labels and hints (by name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=500)
+    labels: dict[str, str] = Field(default_factory=dict)
+    hints: dict[str, str] = Field(default_factory=dict)
 
 
 class CatalogEntry(BaseModel):
@@ -63,6 +76,9 @@ class CatalogEntry(BaseModel):
     timeout_s: float = Field(60.0, ge=0.1, le=86400)
     heartbeat_timeout_s: float | None = Field(None, ge=0.1, le=86400)
     non_retryable_errors: list[str] = Field(default_factory=list)
+    texts: dict[Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)], CatalogText] = Field(
+        default_factory=dict, description="Words in other languages, by language tag (pt-BR)."
+    )
 
 
 class JsonSchemaParams(RootModel[dict[str, Any]]):
@@ -207,6 +223,10 @@ def parse(
                 pool=entry.pool,
                 non_retryable_errors=tuple(entry.non_retryable_errors),
                 external=True,
+                texts={
+                    language: ActionText(text.description, text.labels, text.hints)
+                    for language, text in entry.texts.items()
+                },
             )
         )
     return definitions

@@ -7,7 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.registry import action, report_progress
+from activities.registry import ActionText, action, report_progress
 
 STEP_S = 0.2
 # Up to this long, an action runs as a local activity: its progress would hardly be seen anyway.
@@ -38,6 +38,27 @@ class SleepParams(BaseModel):
     timeout_s=3700,
     heartbeat_timeout_s=10,
     local=lambda params: params.seconds <= LOCAL_MAX_S,
+    texts={
+        "pt-BR": ActionText(
+            "Espera um tempo, informando o progresso; pode falhar de propósito para mostrar "
+            "as novas tentativas.",
+            labels={
+                "seconds": "Segundos",
+                "fail_first_attempts": "Falhar nas primeiras tentativas",
+                "fail_permanently": "Falhar de vez",
+                "fail_until": "Falhar até",
+            },
+            hints={
+                "seconds": "Quanto tempo cada tentativa leva.",
+                "fail_first_attempts": (
+                    "Falha (com nova tentativa) este número de vezes antes de dar certo."
+                ),
+                "fail_permanently": "Falha com um erro sem nova tentativa em vez de dar certo.",
+                "fail_until": "Falha (sem nova tentativa) até este momento; repetir o job "
+                "depois dele dá certo.",
+            },
+        )
+    },
 )
 async def sleep(params: SleepParams) -> dict[str, float | int | str]:
     attempt = activity.info().attempt

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
-from activities.registry import action, report_progress
+from activities.registry import ActionText, action, report_progress
 from fanout.settings import Settings
 
 CHUNK_BYTES = 1 << 20
@@ -64,6 +64,13 @@ def os_error(name: str, err: OSError) -> ApplicationError:
     description="Computes the SHA-256 of a file under the files root, reporting progress.",
     timeout_s=3600,
     heartbeat_timeout_s=30,
+    texts={
+        "pt-BR": ActionText(
+            "Calcula o SHA-256 de um arquivo sob a raiz de arquivos, informando o progresso.",
+            labels={"path": "Caminho"},
+            hints={"path": "Caminho do arquivo, relativo à raiz de arquivos."},
+        )
+    },
 )
 async def sha256(params: FileParams, settings: Settings) -> dict[str, Any]:
     name = params.path

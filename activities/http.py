@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from temporalio.exceptions import ApplicationError
 
-from activities.registry import action, report_progress
+from activities.registry import ActionText, action, report_progress
 from fanout.settings import Settings
 
 MAX_REDIRECTS = 5
@@ -198,6 +198,16 @@ def redirect_target(url: httpx.URL, response: httpx.Response) -> httpx.URL:
     timeout_s=180,
     heartbeat_timeout_s=30,
     pool="http",
+    texts={
+        "pt-BR": ActionText(
+            "Busca uma URL com GET e informa o status, o tamanho e o tempo gasto.",
+            labels={"url": "URL", "timeout_s": "Tempo limite (s)"},
+            hints={
+                "url": "Uma URL http:// ou https://.",
+                "timeout_s": "Tempo limite de cada requisição.",
+            },
+        )
+    },
 )
 async def fetch(params: FetchParams, settings: Settings) -> dict[str, Any]:
     url = httpx.URL(str(params.url))

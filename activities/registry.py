@@ -13,8 +13,8 @@ import asyncio
 import builtins
 import fnmatch
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -53,6 +53,16 @@ class RetryDefaults:
 
 
 @dataclass(frozen=True)
+class ActionText:
+    """An action type's words in one language, for people: its description, and each param's
+    label and hint (by param name). What is left out stays in English, as the code says it."""
+
+    description: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    hints: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ActionDefinition:
     type: str
     fn: Callable[..., Awaitable[Any]]
@@ -68,6 +78,16 @@ class ActionDefinition:
     # Declared in the action catalog (activities/catalog.py), served by a worker in another
     # language: its activity takes the params JSON itself and returns the result JSON.
     external: bool = False
+    # Other languages' words, by language tag (`pt-BR`); English is `description` and the
+    # params' own titles and descriptions.
+    texts: Mapping[str, ActionText] = field(default_factory=dict, hash=False)
+
+    def text(self, language: str) -> ActionText | None:
+        return self.texts.get(language)
+
+    def description_in(self, language: str) -> str:
+        text = self.text(language)
+        return text.description if text else self.description
 
     def runs_local(self, params: dict[str, Any], requested: bool | None = None) -> bool:
         """Whether an action of this type with `params` runs as a local activity: as the
@@ -124,6 +144,7 @@ def action(
     pool: str | None = None,
     non_retryable_errors: Iterable[str] = (),
     local: bool | Callable[[Any], bool] = False,
+    texts: Mapping[str, ActionText] | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Register an async function `fn(params: SomeModel) -> result` as action type `type`.
 
@@ -139,6 +160,9 @@ def action(
     for types that are short only sometimes. A request can choose per action (`local`).
     The choice is made inside the job's workflow: changing a type's `local` changes what running
     jobs replay, so change it only when no job with that type is running (or under a new type).
+
+    `texts` gives the dashboard the type's words in other languages (`{"pt-BR": ActionText(...)}`):
+    its description, and its params' labels and hints.
     """
 
     def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -165,6 +189,7 @@ def action(
             non_retryable_errors=tuple(non_retryable_errors),
             takes_settings=len(params) == 2,
             local=local,
+            texts=dict(texts or {}),
         )
         return fn
 

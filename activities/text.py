@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.registry import action
+from activities.registry import ActionText, action
 
 WORD = re.compile(r"\w+")
 TOP_WORDS = 10
@@ -22,6 +22,13 @@ class TextParams(BaseModel):
     "text.stats",
     description="Counts lines, words, characters and the most frequent words.",
     local=True,
+    texts={
+        "pt-BR": ActionText(
+            "Conta linhas, palavras, caracteres e as palavras mais frequentes.",
+            labels={"text": "Texto"},
+            hints={"text": "O texto a analisar (até 1 MB)."},
+        )
+    },
 )
 async def stats(params: TextParams) -> dict[str, Any]:
     words = WORD.findall(params.text.lower())

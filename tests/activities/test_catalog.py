@@ -47,6 +47,22 @@ def test_the_shipped_catalog_declares_text_reverse() -> None:
     assert catalog.load(catalog.DEFAULT_CATALOG, PYTHON_TYPES)[0].type == "text.reverse"
 
 
+def test_an_entry_may_give_its_words_in_other_languages() -> None:
+    texts = {"pt-BR": {"description": "Redimensiona uma imagem.", "labels": {"url": "Endereço"}}}
+    (defn,) = catalog.parse({"actions": {"image.resize": {**ENTRY, "texts": texts}}}, "c", {})
+    assert defn.description_in("pt-BR") == "Redimensiona uma imagem."
+    assert defn.description_in("de") == "Resizes an image."  # no words given: English
+    words = defn.text("pt-BR")
+    assert words is not None
+    assert dict(words.labels) == {"url": "Endereço"}
+    with pytest.raises(CatalogError, match="texts"):
+        catalog.parse(
+            {"actions": {"image.resize": {**ENTRY, "texts": {"Portuguese!": texts["pt-BR"]}}}},
+            "c",
+            {},
+        )
+
+
 def test_toml_and_json_catalogs_give_the_same_definitions(tmp_path: Path) -> None:
     toml = write(
         tmp_path,

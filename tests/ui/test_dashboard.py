@@ -114,7 +114,7 @@ async def test_cancel_asks_first_then_cancels(alice: User) -> None:
     await alice.should_see("1 COMPLETED", retries=50)
     alice.find("Cancel job").click()
     await alice.should_see("Cancel this job? Finished actions keep their results.")
-    alice.find("Yes").click()
+    alice.find("Yes, cancel it").click()
     await alice.should_see("CANCELLED", retries=50)
     await alice.should_see("Retry failed actions")
 

@@ -10,7 +10,7 @@ from nicegui import app as nicegui_app
 from nicegui import ui
 
 from fanout.settings import Settings
-from web.dashboard import session
+from web.dashboard import session, theme
 from web.dashboard.pages import job, jobs, login, new_job, stats
 
 
@@ -26,6 +26,7 @@ def mount(
     app.state.session_user = session.user_for_session
     nicegui_app.on_startup(on_startup)
     nicegui_app.on_shutdown(on_shutdown)
+    theme.install()
     for pages in (login, jobs, new_job, job, stats):
         pages.register()
     ui.run_with(

@@ -56,8 +56,6 @@ _TEXT: dict[str, tuple[str, str]] = {
     "language": ("Language", "Idioma"),
     "job_ended": ("Your job {job} has ended: {status}", "Seu job {job} terminou: {status}"),
     "webhooks": ("Webhooks", "Webhooks"),
-    "webhook_event": ("Event", "Evento"),
-    "webhook_url": ("URL", "URL"),
     "webhook_status": ("Delivery", "Entrega"),
     "webhook_attempts": ("Attempts", "Tentativas"),
     "webhook_last": ("Last answer", "Última resposta"),
@@ -212,6 +210,15 @@ _TEXT: dict[str, tuple[str, str]] = {
     "col_wait_p95": ("Wait p95", "Espera p95"),
     "unknown": ("unknown", "desconhecida"),
     "seconds_axis": ("seconds", "segundos"),
+    # Accessibility and colour scheme
+    "scheme": ("Theme", "Tema"),
+    "scheme_auto": ("Auto (system)", "Automático (sistema)"),
+    "scheme_light": ("Light", "Claro"),
+    "scheme_dark": ("Dark", "Escuro"),
+    "progress_of": ("Progress of {name}", "Progresso de {name}"),
+    "job_heading": ("Job {id}", "Job {id}"),
+    "keep_running": ("No, keep it running", "Não, manter rodando"),
+    "yes_cancel": ("Yes, cancel it", "Sim, cancelar"),
 }
 
 

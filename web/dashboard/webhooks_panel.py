@@ -12,6 +12,7 @@ import contextlib
 from nicegui import ui
 
 from web.dashboard.i18n import Translator
+from web.dashboard.widgets import heading
 from web.runtime import current
 from web.schemas import JobView, WebhookDelivery
 from web.status import TemporalUnavailable
@@ -39,7 +40,7 @@ class WebhooksPanel:
         self.card = ui.card().classes("w-full").props("bordered flat")
         self.card.set_visibility(False)
         with self.card:
-            ui.label(self.t("webhooks")).classes("font-bold")
+            heading(self.t("webhooks"), 2)
             self.rows = ui.column().classes("w-full gap-1")
         self.timer = ui.timer(REFRESH_S, self.reload, active=False)
 

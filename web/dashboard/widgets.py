@@ -7,14 +7,16 @@ props string: a value with a quote would otherwise add props of its own.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
 from nicegui import app, ui
+from nicegui.language import Language
 
 from web.auth import User
-from web.dashboard import session
+from web.dashboard import session, theme
 from web.dashboard.i18n import LANGUAGES, Translator
 from web.runtime import current
 from workflows.contract import Status
@@ -23,10 +25,12 @@ from workflows.contract import Status
 STATUS_LOOK = {
     Status.PENDING: ("schedule", "grey-7"),
     Status.RUNNING: ("autorenew", "blue-8"),
-    Status.COMPLETED: ("check_circle", "green-8"),
+    Status.COMPLETED: ("check_circle", "green-9"),
     Status.FAILED: ("error", "red-8"),
-    Status.CANCELLED: ("block", "orange-9"),
-}
+    Status.CANCELLED: ("block", "deep-orange-10"),
+}  # white text on each at 4.5:1 or more
+HTML_LANG: dict[str, Language] = {"en": "en-US", "pt-BR": "pt-BR"}  # Quasar's language packs
+HEADING_LOOK = {1: "text-2xl font-bold", 2: "text-base font-bold"}
 
 
 NotifyKind = Literal["positive", "negative", "warning"]
@@ -43,38 +47,80 @@ def status_chip(status: Status | str, t: Translator, width: str = "w-36") -> ui.
         return chip
 
 
-def progress_bar(percent: float, status: Status | str) -> ui.linear_progress:
+def heading(text: str, level: int = 1, look: str | None = None) -> ui.label:
+    """A heading: one h1 per page, then h2 for its parts, so the page can be read by them.
+    `look` (classes) replaces the level's usual size and weight."""
+    label = ui.label(text).classes(
+        f"m-0 leading-tight tracking-normal {look or HEADING_LOOK[level]}"
+    )
+    label.tag = f"h{level}"
+    return label
+
+
+def progress_bar(percent: float, status: Status | str, name: str) -> ui.linear_progress:
+    """A bar named for what it measures (`name`, a sentence that may hold data)."""
     _, colour = STATUS_LOOK[Status(status)]
     bar = ui.linear_progress(value=percent / 100, show_value=False, size="10px", color=colour)
     bar.props("rounded")
     bar.props.update(
         {"aria-valuenow": f"{percent:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"}
     )
+    bar.props["aria-label"] = name
     return bar
 
 
-def language_select(t: Translator) -> None:
+def page_setup(t: Translator) -> ui.dark_mode:
+    """The page in the user's language (its `lang`, Quasar's own words) and colour scheme.
+
+    NiceGUI takes `lang` from the page's route, which every visitor shares: this visitor's
+    client gets a copy of it with their language, before the page is sent.
+    """
+    client = ui.context.client
+    page = copy.copy(client.page)
+    page.language = HTML_LANG[t.language]
+    client.page = page
+    return theme.follow_scheme()
+
+
+def language_select(t: Translator, on_dark: bool = False) -> None:
     def change(event: object) -> None:
         session.set_language(getattr(event, "value", "en"))
         ui.navigate.reload()
 
-    ui.select(LANGUAGES, value=t.language, label=t("language"), on_change=change).props(
-        "dense outlined options-dense"
-    ).classes("w-44")
+    select = ui.select(LANGUAGES, value=t.language, label=t("language"), on_change=change)
+    select.props("dense outlined options-dense").classes("w-44")
+    if on_dark:
+        select.props("dark")
+
+
+def scheme_select(t: Translator, page_mode: ui.dark_mode, on_dark: bool = False) -> None:
+    """Auto (the system's choice), light or dark; remembered for this user, applied at once."""
+    options = {scheme: t(f"scheme_{scheme}") for scheme in theme.SCHEMES}
+    select = ui.select(
+        options,
+        value=theme.scheme(),
+        label=t("scheme"),
+        on_change=lambda event: theme.choose_scheme(event.value, page_mode),
+    )
+    select.props("dense outlined options-dense").classes("w-36").mark("scheme")
+    if on_dark:
+        select.props("dark")
 
 
 @contextmanager
 def frame(user: User, t: Translator) -> Iterator[None]:
-    """Header with navigation, language and sign-out; the page's content goes inside."""
+    """Header with navigation, language, colour scheme and sign-out; the page's content goes
+    inside (it starts with its `heading`)."""
+    page_mode = page_setup(t)
     with ui.header().classes("items-center justify-between bg-slate-900 px-6 py-2 gap-4"):
-        with ui.row().classes("items-center gap-6"):
+        with ui.element("nav").classes("row items-center gap-6"):
             ui.link("Fanout", "/jobs").classes("text-xl font-bold text-white no-underline")
             ui.link(t("jobs"), "/jobs").classes("text-white")
             ui.link(t("new_job"), "/jobs/new").classes("text-white")
             ui.link(t("statistics"), "/stats").classes("text-white")
         with ui.row().classes("items-center gap-4"):
-            with ui.element("div").classes("bg-white rounded px-1"):
-                language_select(t)
+            language_select(t, on_dark=True)
+            scheme_select(t, page_mode, on_dark=True)
             ui.label(t("signed_in_as", name=user.name)).classes("text-white text-sm")
             ui.button(t("sign_out"), icon="logout", on_click=_sign_out).props("flat color=white")
     with ui.column().classes("w-full max-w-6xl mx-auto p-6 gap-4"):

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from fastapi.responses import RedirectResponse
 from nicegui import background_tasks, ui
 
+from activities import registry
 from fanout.result_store import BadReference, reference_in
 from web.auth import User
 from web.dashboard import session
@@ -24,7 +25,7 @@ from web.dashboard.i18n import Translator
 from web.dashboard.pages.jobs import label_chip, list_url
 from web.dashboard.pages.login import signed_in_or_redirect
 from web.dashboard.webhooks_panel import WebhooksPanel
-from web.dashboard.widgets import STATUS_LOOK, frame, progress_bar, status_chip
+from web.dashboard.widgets import STATUS_LOOK, frame, heading, progress_bar, status_chip
 from web.job_filter import FilterProblem, JobFilter
 from web.quotas import QuotaExceeded
 from web.runtime import current
@@ -68,12 +69,12 @@ class JobPage:
             self.header()
             self.summary()
         with ui.card().classes("w-full").props("bordered flat"):
-            ui.label(t("timeline")).classes("font-bold")
+            heading(t("timeline"), 2)
             self.chart = ui.echart(self.timeline_options()).classes("w-full")
             self.chart.style(f"height: {self.chart_height()}px")
         with ui.card().classes("w-full").props("bordered flat"):
             with ui.row().classes("w-full items-center justify-between"):
-                ui.label(t("actions")).classes("font-bold")
+                heading(t("actions"), 2)
                 self.filters()
             self.action_list()
         self.webhooks = WebhooksPanel(self.job_id, t)
@@ -89,18 +90,21 @@ class JobPage:
             with ui.row().classes("items-center gap-3 no-wrap"):
                 self.status_slot = ui.element("div")
                 with ui.column().classes("gap-0"):
-                    # The page's main heading: the job's title, else its id.
-                    heading = ui.label(title or self.job_id).mark("job-heading")
-                    heading.classes("text-lg font-medium" if title else "font-mono text-lg")
+                    # The page's one h1: the job's title, else its id.
                     if title:
+                        job_heading = heading(title, look="text-lg font-medium")
                         ui.label(self.job_id).classes("font-mono text-xs text-slate-500")
+                    else:
+                        job_heading = heading(self.job_id, look="font-mono text-lg")
+                        job_heading.props["aria-label"] = t("job_heading", id=self.job_id)
+                    job_heading.mark("job-heading")
             with ui.row().classes("items-center gap-2"):
                 with ui.row().classes("items-center gap-1").props('role="status"'):
                     self.indicator_icon = ui.icon("sensors").classes("text-lg")
                     self.indicator = ui.label().classes("text-sm")
                 self.cancel_button = ui.button(
                     t("cancel_job"), icon="stop_circle", color="negative", on_click=self.cancel
-                ).props("outline")
+                ).props('outline data-testid="cancel-job"')
                 self.retry_button = ui.button(t("retry_job"), icon="replay", on_click=self.retry)
                 self.again_button = ui.button(
                     t("start_again"),
@@ -136,7 +140,8 @@ class JobPage:
         t, view = self.t, self.view
         progress = view.progress
         finished = progress.completed + progress.failed + progress.cancelled
-        progress_bar(progress.percent, view.status).classes("w-full")
+        name = t("progress_of", name=self.job_id)
+        progress_bar(progress.percent, view.status, name).classes("w-full")
         with ui.row().classes("w-full items-center gap-3"):
             ui.label(
                 t("k_of_n", k=t.number(finished), n=t.number(progress.total))
@@ -151,7 +156,7 @@ class JobPage:
                         icon=icon,
                         color=colour,
                         text_color="white",
-                    ).props("dense outline")
+                    ).props("dense")
         with ui.row().classes("text-sm text-slate-600 gap-6"):
             ui.label(f"{t('created')}: {t.moment(view.created_at)}")
             if view.finished_at:
@@ -280,9 +285,11 @@ class JobPage:
                 status_chip(action.status, t)
                 with ui.column().classes("gap-0 w-56"):
                     ui.label(action.name).classes("font-medium truncate")
-                    ui.label(action.type).classes("text-xs text-slate-500")
+                    kind = ui.label(action.type).classes("text-xs text-slate-500")
+                    if definition := registry.get(action.type):
+                        kind.tooltip(definition.description_in(t.language))
                 with ui.column().classes("grow gap-1"):
-                    progress_bar(percent, action.status)
+                    progress_bar(percent, action.status, t("progress_of", name=action.name))
                     ui.label(self.attempt_text(action)).classes("text-xs text-slate-600")
                 ui.label(self.duration_text(action)).classes("w-24 text-sm text-right")
             if action.status is Status.RUNNING and action.last_failure:
@@ -452,18 +459,25 @@ class JobPage:
             await self.restart.wait()
             self.restart.clear()
 
-    async def confirm(self, question: str) -> bool:
+    async def confirm(self, question: str, yes: str, no: str) -> bool:
+        """Asks `question`; the focus starts on `no`, the choice that changes nothing, and
+        Escape (or a click outside) answers it too."""
         with self.dialogs, ui.dialog() as dialog, ui.card():
+            dialog.props["aria-label"] = question
             ui.label(question)
             with ui.row().classes("w-full justify-end"):
-                ui.button(self.t("no"), on_click=lambda: dialog.submit(False)).props("flat")
-                ui.button(self.t("yes"), on_click=lambda: dialog.submit(True)).props("autofocus")
+                ui.button(yes, on_click=lambda: dialog.submit(True)).props("flat")
+                ui.button(no, on_click=lambda: dialog.submit(False)).props("autofocus")
         answer = await dialog
         dialog.delete()
         return bool(answer)
 
     async def cancel(self) -> None:
-        if not await self.confirm(self.t("confirm_cancel")) or session.acting_user() is None:
+        t = self.t
+        if (
+            not await self.confirm(t("confirm_cancel"), t("yes_cancel"), t("keep_running"))
+            or session.acting_user() is None
+        ):
             return
         try:
             await current().operations.cancel(self.job_id, self.snapshot)
@@ -472,7 +486,11 @@ class JobPage:
             ui.notify(str(conflict), type="warning")
 
     async def retry(self) -> None:
-        if not await self.confirm(self.t("confirm_retry")) or session.acting_user() is None:
+        t = self.t
+        if (
+            not await self.confirm(t("confirm_retry"), t("yes"), t("no"))
+            or session.acting_user() is None
+        ):
             return
         try:
             await current().operations.retry(self.job_id, self.snapshot)
@@ -493,17 +511,18 @@ def register() -> None:
         t = session.translator()
         with frame(user, t):
             if not valid_job_id(job_id):
-                ui.label(t("not_found", id=job_id[:200])).classes("text-lg")
+                heading(t("not_found", id=job_id[:200]), look="text-lg")
                 return None
             try:
                 snapshot = await current().hub.snapshot(job_id)
             except JobNotFound:
                 snapshot = None
             except TemporalUnavailable:
+                heading(t("job_heading", id=job_id), look="text-lg")
                 ui.label(t("unavailable")).classes("text-negative").props('role="alert"')
                 return None
             if snapshot is None or not user.may_see(snapshot.owner):
-                ui.label(t("not_found", id=job_id)).classes("text-lg")
+                heading(t("not_found", id=job_id), look="text-lg")
                 return None
             page = JobPage(job_id, user, t, snapshot)
             await page.load_big_page()

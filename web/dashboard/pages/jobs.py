@@ -17,7 +17,7 @@ from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
-from web.dashboard.widgets import frame, progress_bar, status_chip
+from web.dashboard.widgets import frame, heading, progress_bar, status_chip
 from web.job_filter import FilterProblem, JobFilter
 from web.runtime import current
 from web.schemas import JobSummary
@@ -122,17 +122,13 @@ class JobList:
         if not self.jobs and not self.problem:
             ui.label(t("no_jobs")).classes("text-slate-500")
         for job, finished in self.jobs:
-            # The labels sit beside the row's link, not in it: each is a control of its own.
+            # The card is one target (the link's area covers it), named by the link alone; the
+            # labels are controls of their own, above the link's area.
             with ui.card().classes("w-full hover:bg-slate-50 gap-1").props("flat bordered"):
-                link = ui.link(target=f"/jobs/{quote(job.job_id, safe='')}")
-                link.props["aria-label"] = t("open_job", id=job.job_id)
-                with (
-                    link.classes("w-full no-underline text-inherit job-row"),
-                    ui.row().classes("w-full items-center gap-4 no-wrap"),
-                ):
+                with ui.row().classes("w-full items-center gap-4 no-wrap"):
                     self.row(job, finished)
                 if job.labels:
-                    with ui.row().classes("gap-1"):
+                    with ui.row().classes("gap-1 relative z-10"):
                         for key, value in job.labels.items():
                             term = f"{key}={value}"
                             label_chip(term, partial(self.add_label, term))
@@ -142,13 +138,17 @@ class JobList:
         t = self.t
         status_chip(job.status, t)
         with ui.column().classes("w-80 gap-0"):
+            name = job.title or job.job_id
+            link = ui.link(name, f"/jobs/{quote(job.job_id, safe='')}")
+            link.props["aria-label"] = t("open_job", id=name)  # its visible text, as axe asks
+            link.classes("job-row stretched-link text-sm truncate w-full no-underline text-inherit")
             if job.title:
-                ui.label(job.title).classes("text-sm font-medium truncate w-full")
+                link.classes("font-medium")
                 ui.label(job.job_id).classes("font-mono text-xs text-slate-500 truncate w-full")
             else:
-                ui.label(job.job_id).classes("font-mono text-sm truncate w-full")
+                link.classes("font-mono")
         with ui.column().classes("grow gap-1"):
-            progress_bar(job.percent, job.status)
+            progress_bar(job.percent, job.status, t("progress_of", name=name))
             ui.label(
                 t("k_of_n", k=t.number(finished), n=t.number(job.action_count))
                 + f" · {t.percent(job.percent)}"
@@ -159,9 +159,9 @@ class JobList:
         ui.label(t("one_action") if count == 1 else t("actions_count", n=t.number(count))).classes(
             "w-24 text-sm"
         )
-        ui.label(t.ago(job.created_at)).classes("w-32 text-sm text-slate-600").tooltip(
-            t.moment(job.created_at)
-        )
+        # Above the link's area, so that its tooltip still shows.
+        ago = ui.label(t.ago(job.created_at)).classes("relative z-10")
+        ago.classes("w-32 text-sm text-slate-600").tooltip(t.moment(job.created_at))
 
     async def refresh(self) -> None:
         if session.acting_user() is None:
@@ -258,7 +258,7 @@ def register() -> None:
         await jobs.load(live=False)  # at once from visibility; live details follow
         with frame(user, t):
             with ui.row().classes("w-full items-center justify-between"):
-                ui.label(t("jobs")).classes("text-2xl font-bold")
+                heading(t("jobs"))
                 with ui.row().classes("items-center gap-2"):
                     jobs.search = (
                         ui.input(

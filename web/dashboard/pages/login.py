@@ -12,7 +12,7 @@ from nicegui import app, ui
 
 from web.auth import User
 from web.dashboard import session
-from web.dashboard.widgets import language_select
+from web.dashboard.widgets import heading, language_select, page_setup, scheme_select
 from web.deps import client_address
 from web.runtime import current
 
@@ -75,8 +75,9 @@ def register() -> None:
             await quotas.failed_key(address)
             return RedirectResponse("/login?invalid=1", status_code=303)
         t = session.translator()
+        page_setup(t)
         with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
-            ui.label("Fanout").classes("text-3xl font-bold")
+            heading("Fanout", look="text-3xl font-bold")
             ui.label(t("confirm_sign_in", name=user.name))
 
             async def confirm() -> None:
@@ -91,8 +92,9 @@ def register() -> None:
     @ui.page("/login", title="Fanout · Sign in")
     def login(next: str | None = None, invalid: int = 0, expired: int = 0, locked: int = 0) -> None:
         t = session.translator()
+        page_mode = page_setup(t)
         with ui.card().classes("absolute-center w-[28rem] p-8 gap-4"):
-            ui.label("Fanout").classes("text-3xl font-bold")
+            heading("Fanout", look="text-3xl font-bold")
             ui.label(t("app_tagline")).classes("text-slate-600")
             key = (
                 ui.input(t("api_key"), password=True, password_toggle_button=True)
@@ -117,7 +119,9 @@ def register() -> None:
             key.on("keydown.enter", submit)
             ui.button(t("sign_in"), icon="login", on_click=submit).classes("w-full")
             ui.markdown(t("sign_in_hint")).classes("text-sm text-slate-500")
-            language_select(t)
+            with ui.row().classes("gap-4"):
+                language_select(t)
+                scheme_select(t, page_mode)
 
     @app.get("/session", include_in_schema=False)
     async def start_session(

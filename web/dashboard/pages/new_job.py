@@ -23,7 +23,7 @@ from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
-from web.dashboard.widgets import frame
+from web.dashboard.widgets import frame, heading
 from web.quotas import QuotaExceeded
 from web.runtime import current
 from web.status import JobNotFound, TemporalUnavailable
@@ -69,13 +69,16 @@ def text_preset() -> list[dict[str, Any]]:
 
 
 class ParamField:
-    """One parameter's widget, chosen from its JSON Schema."""
+    """One parameter's widget, chosen from its JSON Schema; its words in the page's language
+    when the action type gives them (`words`), else the schema's."""
 
-    def __init__(self, name: str, schema: dict[str, Any], value: Any) -> None:
+    def __init__(
+        self, name: str, schema: dict[str, Any], value: Any, words: registry.ActionText | None
+    ) -> None:
         self.name = name
         kind = _schema_type(schema)
-        label = schema.get("title") or name
-        hint = schema.get("description", "")
+        label = (words and words.labels.get(name)) or schema.get("title") or name
+        hint = (words and words.hints.get(name)) or schema.get("description", "")
         default = value if value is not None else schema.get("default")
         self.read: Callable[[], Any]
         self.widget: ui.element
@@ -137,14 +140,17 @@ class ActionCard:
         self.fields: dict[str, ParamField] = {}
         with ui.card().classes("w-full").props("bordered flat") as self.card:
             with ui.row().classes("w-full items-center justify-between"):
-                self.title = ui.label().classes("font-bold")
+                self.title = heading("", 2)
                 self.remove = ui.button(icon="delete", on_click=lambda: form.remove(self)).props(
                     "flat round"
                 )
             with ui.row().classes("w-full gap-4 no-wrap"):
                 self.type = (
                     ui.select(
-                        {d.type: f"{d.type} — {d.description}" for d in registry.all_definitions()},
+                        {
+                            d.type: f"{d.type} — {d.description_in(self.t.language)}"
+                            for d in registry.all_definitions()
+                        },
                         value=preset["type"],
                         label=self.t("type"),
                         on_change=lambda: self.build_params({}),
@@ -168,9 +174,12 @@ class ActionCard:
         if definition is None:
             return
         schema = definition.params_schema()
+        words = definition.text(self.t.language)
         with self.params:
             for name, prop in schema.get("properties", {}).items():
-                self.fields[name] = ParamField(name, _resolve(prop, schema), values.get(name))
+                self.fields[name] = ParamField(
+                    name, _resolve(prop, schema), values.get(name), words
+                )
 
     def data(self) -> dict[str, Any]:
         params = {n: f.value() for n, f in self.fields.items()}
@@ -221,7 +230,7 @@ class JobForm:
         self.list = ui.column().classes("w-full gap-3")
         ui.button(t("add_action"), icon="add", on_click=lambda: self.add(None)).props("outline")
         with ui.card().classes("w-full").props("bordered flat"):
-            ui.label(t("options")).classes("font-bold")
+            heading(t("options"), 2)
             with ui.row().classes("w-full gap-4"):
                 self.policy = (
                     ui.select(
@@ -377,7 +386,7 @@ def register() -> None:
         t = session.translator()
         like, notice = await request_like(source, user, t) if source is not None else (None, "")
         with frame(user, t):
-            ui.label(t("new_job")).classes("text-2xl font-bold")
+            heading(t("new_job"))
             if notice:
                 ui.label(notice).classes("text-slate-600" if like else "text-negative").mark(
                     "copied-from"

@@ -13,7 +13,7 @@ from web.auth import User
 from web.dashboard import session
 from web.dashboard.i18n import Translator
 from web.dashboard.pages.login import signed_in_or_redirect
-from web.dashboard.widgets import frame
+from web.dashboard.widgets import frame, heading
 from web.runtime import current
 from web.status import TemporalUnavailable
 from web.status.job_stats import MAX_AGE_S, MAX_JOBS, WINDOWS, ActionStatistics, StatsKey
@@ -71,7 +71,7 @@ class StatsView:
             return
         if all(row.wait_p50 is None for row in stats.types):
             ui.label(t("stats_no_waits")).classes("text-sm text-slate-600")
-        heading(2, t("stats_table"))
+        heading(t("stats_table"), 2)
         columns = [
             {"name": key, "label": t(label), "field": key, "align": "right"}
             for key, label in (
@@ -98,7 +98,7 @@ class StatsView:
             'flat bordered hide-pagination :pagination="{rowsPerPage: 0}"'
         )
         names = [row.type for row in stats.types]
-        heading(2, t("stats_rates"))
+        heading(t("stats_rates"), 2)
         self.chart(
             t("stats_rates"),
             names,
@@ -108,7 +108,7 @@ class StatsView:
                 t("col_retry"): [_share(row.retry_rate) for row in stats.types],
             },
         )
-        heading(2, t("stats_times"))
+        heading(t("stats_times"), 2)
         self.chart(
             t("stats_times"),
             names,
@@ -134,12 +134,8 @@ class StatsView:
                 {"name": name, "type": "bar", "data": data} for name, data in series.items()
             ],
         }
-        ui.echart(options).classes("w-full h-72").props(f'role="img" aria-label="{title}"')
-
-
-def heading(level: int, text: str) -> None:
-    with ui.element(f"h{level}").classes("text-2xl font-bold" if level == 1 else "text-xl"):
-        ui.label(text)
+        chart = ui.echart(options).classes("w-full h-72").props('role="img"')
+        chart.props["aria-label"] = title
 
 
 def _share(value: float | None) -> float | None:
@@ -162,7 +158,7 @@ def register() -> None:
         await view.load()
         with frame(user, t):
             with ui.row().classes("w-full items-center justify-between"):
-                heading(1, t("stats_title"))
+                heading(t("stats_title"), 1)
                 ui.select(
                     {w: t(f"window_{w}") for w in WINDOWS},
                     value=chosen,
