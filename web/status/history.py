@@ -50,10 +50,11 @@ class HubStats:
     histories: int = 0  # histories read: runs no worker has picked up, or ended with none
     errors: int = 0
     history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
+    task_queues: int = 0  # task queues described for their backlog
 
     @property
     def temporal_calls(self) -> int:
-        return self.describes + self.queries + self.results + self.histories
+        return self.describes + self.queries + self.results + self.histories + self.task_queues
 
 
 class RunHistory:

@@ -128,6 +128,6 @@ def within_first_page(snapshot: Snapshot, page: StatusPage) -> bool:
 
 
 def has_live_details(snapshot: Snapshot) -> bool:
-    """Its running actions have details that only `describe` tells (big jobs keep them in
-    their batches)."""
-    return not snapshot.big and snapshot.status.progress.running > 0
+    """Its running actions have details that only `describe` tells (big jobs' from their
+    batches): whether a worker has started them, attempt, progress."""
+    return snapshot.status.progress.running > 0
