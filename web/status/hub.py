@@ -56,6 +56,7 @@ from web.status.snapshot import (
     within_first_page,
 )
 from web.status.temporal import TemporalReads, as_follower, run_of
+from web.status.time_left import RecentDurations
 from workflows import search_attributes as sa
 from workflows.compact import unpack
 from workflows.contract import (
@@ -131,6 +132,8 @@ class StatusHub:
         self._expanded: LRUCache[tuple[str, str], list[ActionState]] = LRUCache(maxsize=16)
         self._watches: dict[str, _Watch] = {}
         self.stats = self._reads.stats
+        # What actions of each type took lately, from the snapshots read here (time left).
+        self.durations = RecentDurations()
 
     @property
     def pollers(self) -> int:
@@ -502,6 +505,7 @@ class StatusHub:
         )
         if self._forgotten.get(job_id, 0) == generation and not older:
             self._latest[job_id] = snapshot
+        self.durations.record(snapshot.view.run_id, (*snapshot.status.actions, *snapshot.changes))
         return snapshot
 
     async def _describe(self, job_id: str) -> WorkflowExecutionDescription:
