@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -35,7 +35,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.conftest import clean_settings
-from web.schemas import JobView
+from web.schemas import JobView, QueueBacklog
 from web.status import (
     JobNotFound,
     Snapshot,
@@ -716,6 +716,19 @@ def test_the_same_state_known_final_is_news_and_the_same_state_is_not() -> None:
     assert snapshot_of(3, finished=True).differs_from(snapshot_of(3))
     assert snapshot_of(4).differs_from(snapshot_of(3))
     assert snapshot_of(3).differs_from(None)
+
+
+def test_a_change_of_the_counts_alone_is_news() -> None:
+    """A big job's actions beyond its page start while its version and page stay the same."""
+    before = snapshot_of(3)
+    started = before.view.model_copy(
+        update={"progress": before.view.progress.model_copy(update={"running": 1, "pending": 1})}
+    )
+    assert replace(before, view=started).differs_from(before)
+    backlog = QueueBacklog(task_queue="q", waiting=1, backlog=5, oldest_s=2.0)
+    assert replace(before, view=before.view.model_copy(update={"queues": [backlog]})).differs_from(
+        before
+    )
 
 
 @pytest.mark.parametrize(

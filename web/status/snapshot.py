@@ -64,13 +64,24 @@ class Snapshot:
         return entity_tag(self.view_json)
 
     def differs_from(self, other: Snapshot | None) -> bool:
-        """New state, or the same state now known final (the query can see the end first)."""
+        """New state, or the same state now known final (the query can see the end first).
+        The counts and queues count too: a big job's actions beyond its page start, or wait,
+        without a change of its version or page."""
         return other is None or (
             self.view.version,
             self.view.actions,
             self.view.batches,
+            self.view.progress,
+            self.view.queues,
             self.finished,
-        ) != (other.view.version, other.view.actions, other.view.batches, other.finished)
+        ) != (
+            other.view.version,
+            other.view.actions,
+            other.view.batches,
+            other.view.progress,
+            other.view.queues,
+            other.finished,
+        )
 
 
 def entity_tag(text: str) -> str:
