@@ -183,8 +183,12 @@ class BatchRef(BaseModel):
 
 
 # A big job's completed action carried over by a retry, kept compact:
-# (index, attempts, started_at, finished_at, batch)
-CarriedAction = tuple[int, int, datetime | None, datetime | None, int | None]
+# (index, attempts, started_at, finished_at, batch[, scheduled_at]); retries made before
+# scheduled_at existed carry five.
+CarriedAction = (
+    tuple[int, int, datetime | None, datetime | None, int | None]
+    | tuple[int, int, datetime | None, datetime | None, int | None, datetime | None]
+)
 
 
 class Resume(BaseModel):

@@ -16,6 +16,7 @@ from workflows.contract import (
     Status,
     summarize,
 )
+from workflows.job_state import initial_state
 
 
 def test_unnamed_actions_get_readable_unique_names() -> None:
@@ -83,3 +84,25 @@ def test_big_jobs_columns_keep_when_actions_were_scheduled_and_started() -> None
     # Columns written before `scheduled` existed still read, without it.
     old = CompactActions.model_validate(compact.model_dump(exclude={"scheduled"}))
     assert unpack(old, 0) == waited.model_copy(update={"scheduled_at": None})
+
+
+def test_a_retry_carries_big_jobs_completed_actions_with_their_times() -> None:
+    since = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    at = [since + timedelta(seconds=s) for s in range(4)]
+    request = JobRequest.model_validate(
+        {
+            "actions": [{"type": "demo.sleep"}] * 3,
+            "resume": {
+                "previous_run_id": "r1", "created_at": since, "version": 9,
+                # A retry made before scheduled_at existed carries five values.
+                "carried": [[0, 2, at[1], at[2], 0], [1, 1, at[2], at[3], 0, at[0]]],
+            },
+        }
+    )  # fmt: skip
+    actions, _, progress, version = initial_state(request)
+    assert [(a.status, a.scheduled_at, a.started_at) for a in actions] == [
+        (Status.COMPLETED, None, at[1]),
+        (Status.COMPLETED, at[0], at[2]),
+        (Status.PENDING, None, None),
+    ]
+    assert (progress.completed, progress.pending, version) == (2, 1, 10)
