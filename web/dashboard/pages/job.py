@@ -83,10 +83,10 @@ class JobPage:
             self.update_time_left()
         with ui.card().classes("w-full").props("bordered flat"):
             ui.label(t("timeline")).classes("font-bold")
-            self.chart = ui.echart(self.timeline_options()).classes("w-full")
             # The axis formats its numbers in the page's language: a constant formatter reads
             # it from this attribute (data, never code).
-            self.chart.props(f"data-fanout-locale={t.language}")
+            with ui.element("div").classes("w-full").props(f"data-fanout-locale={t.language}"):
+                self.chart = ui.echart(self.timeline_options()).classes("w-full")
             self.chart.style(f"height: {self.chart_height()}px")
         with ui.card().classes("w-full").props("bordered flat"):
             with ui.row().classes("w-full items-center justify-between"):
