@@ -4,6 +4,7 @@
 - `temporal.py`: its calls to Temporal (describe, query, result, histories), capped and counted.
 - `history.py`: the long poll on a run's history that says when the state may have changed.
 - `snapshot.py`: what the hub knows of a job at one moment, and how viewers are handed it.
+- `time_left.py`: the time a running job has left, from durations the hub has seen.
 - `errors.py`: what a failed call means (no such job; Temporal unreachable or only slow; a run
   whose input is not a job request).
 

@@ -6,8 +6,11 @@ the run's history, so a change arrives as soon as Temporal records it, and then 
 query (a round trip to a worker). The workflow's state only changes when a workflow task
 completes, so other events cost nothing; a `describe` comes with the query only when the events
 scheduled actions or ended the run. While actions run, a `describe` every
-FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (attempt, last failure, next
-retry, heartbeat progress). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
+FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (whether a worker has started
+them, attempt, last failure, next retry, heartbeat progress); for a big job, also one describe
+of each of its running batches (at most ten), whose activities its actions are. While actions
+wait for a worker, their task queues' backlogs are read too (once per queue every few seconds,
+whatever the number of jobs). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
 after its last reader. Finished jobs come from the workflow's result, once, and stay cached:
 readers get them from memory while a describe now and then, in the background, looks for a
 retry that another client started (a job that ended abnormally while no worker could replay it
