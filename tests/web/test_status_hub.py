@@ -49,7 +49,15 @@ from web.status.history import state_changed
 from web.status.snapshot import Subscriber
 from web.status.temporal import TemporalReads, as_follower
 from workflows import search_attributes as sa
-from workflows.contract import ActionState, BatchRef, JobRequest, JobStatus, Progress, Status
+from workflows.contract import (
+    ActionState,
+    BatchRef,
+    JobRequest,
+    JobStatus,
+    Progress,
+    Status,
+    StatusPage,
+)
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 converter = pydantic_data_converter.payload_converter
@@ -502,13 +510,17 @@ async def test_a_big_jobs_counts_follow_every_pending_activity_not_only_its_page
     hub = StatusHub(cast(Client, temporal), clean_settings())
     hub._reads.describe = describing(hub._reads.describe, {"job-1": description})  # type: ignore[method-assign]
     view = (await hub.snapshot("job-1")).view
+    described = temporal.asked["describe"]
+    other_page = await hub.page("job-1", StatusPage(status=Status.RUNNING, limit=10))
     await hub.close()
     assert (view.progress.running, view.progress.pending) == (10, 240)
     assert [(a.name, a.status) for a in view.actions] == [
         ("a", Status.RUNNING), ("b", Status.PENDING)
     ]  # fmt: skip
+    assert [a.status for a in other_page.actions] == [Status.RUNNING, Status.PENDING]
+    assert other_page.progress == view.progress
     assert view.actions[0].started_at == T0 + timedelta(seconds=3)
-    assert temporal.asked["describe"] == 2  # the job, its one running batch
+    assert described == 2  # the job, its one running batch
 
 
 def describing(describe: Any, raw: dict[str, DescribeWorkflowExecutionResponse]) -> Any:

@@ -229,6 +229,8 @@ class StatusHub:
         else:
             run = self._client.get_workflow_handle(job_id, run_id=snapshot.view.run_id)
             chosen = await self._reads.query(run, page)
+            if not snapshot.finished:  # its actions with the last describe's live details
+                return await self._live_view(chosen, snapshot.pending, snapshot.view.run_id)
         return JobView.model_validate({**chosen.model_dump(), "run_id": snapshot.view.run_id})
 
     async def action(self, job_id: str, name: str) -> LiveActionState | None:
