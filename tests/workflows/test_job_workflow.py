@@ -577,3 +577,15 @@ async def test_started_at_is_when_a_worker_started_the_work_not_when_it_was_sche
     assert min(waits.values()) < 0.4  # and one did not wait
     assert 0.5 <= work["first"] < 1.5  # the wait not counted
     assert 0.5 <= work["second"] < 1.5
+
+
+async def test_every_completed_action_says_when_its_work_started(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {"actions": [{"type": "demo.sleep", "params": {"seconds": 0}}]}
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"]])
+    (action,) = status.actions
+    assert action.scheduled_at is not None
+    assert action.started_at is not None
+    assert action.finished_at is not None
+    assert action.scheduled_at <= action.started_at <= action.finished_at
