@@ -240,13 +240,17 @@ def _make_activity(
 
     @activity.defn(name=defn.type)
     async def run_action(action_input: ActionInput) -> ActionOutcome:
-        attempt = activity.info().attempt
+        info = activity.info()
+        attempt, started_at = info.attempt, info.started_time
+        # Every outcome says which attempt it is and when a worker started it: the workflow
+        # sees neither otherwise (RUNNING there means scheduled).
+        said = {"attempt": attempt, "started_at": started_at.isoformat()}
         try:
             params = defn.params_model.model_validate(action_input.params)
         except ValidationError as err:
             raise ApplicationError(
                 f"Invalid params for {defn.type}: {_describe(err)}",
-                {"attempt": attempt},
+                said,
                 type=INVALID_PARAMS,
                 non_retryable=True,
             ) from None
@@ -256,7 +260,7 @@ def _make_activity(
             # Same error plus the attempt; keep the action's own traceback, not a chained copy.
             raise ApplicationError(
                 err.message,
-                {"attempt": attempt},
+                said,
                 type=err.type,
                 non_retryable=err.non_retryable,
                 next_retry_delay=err.next_retry_delay,
@@ -264,7 +268,7 @@ def _make_activity(
             ).with_traceback(err.__traceback__) from err.__cause__
         except Exception as err:
             raise ApplicationError(
-                str(err) or type(err).__name__, {"attempt": attempt}, type=type(err).__name__
+                str(err) or type(err).__name__, said, type=type(err).__name__
             ) from err
         except asyncio.CancelledError:
             details = activity.cancellation_details()
@@ -285,7 +289,7 @@ def _make_activity(
             settings=settings,
             attempt=attempt,
         )
-        return ActionOutcome(result=kept, attempt=attempt)
+        return ActionOutcome(result=kept, attempt=attempt, started_at=started_at)
 
     return run_action
 

@@ -64,10 +64,24 @@ class LiveActionState(ActionState):
     next_retry_at: datetime | None = Field(None, description="When the next attempt starts.")
 
 
+class QueueBacklog(BaseModel):
+    """A task queue where this job's actions wait for a worker, as Temporal describes it."""
+
+    task_queue: str
+    waiting: int = Field(description="This job's actions waiting there for a worker.")
+    backlog: int = Field(description="Tasks waiting there, all jobs' (Temporal's estimate).")
+    oldest_s: float = Field(description="How long the oldest of them has waited, in seconds.")
+
+
 class JobView(JobStatus):
     """`JobStatus` with live details for running actions."""
 
     actions: list[LiveActionState]  # type: ignore[assignment]
+    queues: list[QueueBacklog] = Field(
+        default_factory=list,
+        description="While actions wait for a worker: the backlog of the task queues they "
+        "wait in (read every few seconds, shared by every viewer).",
+    )
     run_id: str = Field(description="Temporal run of this job shown here (a retry adds a run).")
     actions_are_changes: bool = Field(
         False,

@@ -374,8 +374,11 @@ def _resume(snapshot: Snapshot) -> Resume:
         action = unpack(compact, index)
         if action.status is Status.COMPLETED:
             resume.carried.append(
-                (index, action.attempts, action.started_at, action.finished_at, action.batch)
-            )
+                (
+                    index, action.attempts, action.started_at, action.finished_at,
+                    action.batch, action.scheduled_at,
+                )
+            )  # fmt: skip
     return resume
 
 

@@ -38,6 +38,7 @@ def pack(actions: list[ActionState], since: datetime) -> CompactActions:
         attempts=[a.attempts for a in actions],
         started=[_offset(a.started_at, since) for a in actions],
         finished=[_offset(a.finished_at, since) for a in actions],
+        scheduled=[_offset(a.scheduled_at, since) for a in actions],
         since=since,
         batch=[a.batch for a in actions],
         errors=errors,
@@ -50,6 +51,9 @@ def unpack(compact: CompactActions, index: int) -> ActionState:
         type=compact.types[compact.type_of[index]],
         status=STATUSES[compact.status[index]],
         attempts=compact.attempts[index],
+        scheduled_at=_moment(compact.scheduled[index], compact.since)
+        if compact.scheduled
+        else None,
         started_at=_moment(compact.started[index], compact.since),
         finished_at=_moment(compact.finished[index], compact.since),
         error=compact.errors.get(index)
@@ -74,6 +78,7 @@ def pack_changes(changed: list[tuple[int, ActionState]], since: datetime) -> Com
         attempts=[a.attempts for _, a in changed],
         started=[_offset(a.started_at, since) for _, a in changed],
         finished=[_offset(a.finished_at, since) for _, a in changed],
+        scheduled=[_offset(a.scheduled_at, since) for _, a in changed],
         since=since,
         errors={
             n: a.error for n, (_, a) in enumerate(changed) if a.error
@@ -92,6 +97,9 @@ def unpack_changes(
                 update={
                     "status": STATUSES[changes.status[n]],
                     "attempts": changes.attempts[n],
+                    "scheduled_at": _moment(changes.scheduled[n], changes.since)
+                    if changes.scheduled
+                    else known[index].scheduled_at,
                     "started_at": _moment(changes.started[n], changes.since),
                     "finished_at": _moment(changes.finished[n], changes.since),
                     "error": changes.errors.get(n),

@@ -202,8 +202,17 @@ class ActionState(BaseModel):
         description="Attempts made, the one under way included (at least 1 once the action "
         "runs; the live `attempt` says which one runs now); 0 if the action never ran.",
     )
-    scheduled_at: datetime | None = Field(None, description="When the action was first scheduled; it waited for a worker until `started_at`.")  # noqa: E501  # fmt: skip
-    started_at: datetime | None = None
+    scheduled_at: datetime | None = Field(
+        None,
+        description="When the action was first scheduled; it waited for a worker until "
+        "`started_at`.",
+    )
+    started_at: datetime | None = Field(
+        None,
+        description="When a worker started the action's work: its last attempt's (the "
+        "current one while it runs). Null while it waits for a worker, and when its worker "
+        "did not say (a timeout; a worker in another language).",
+    )
     finished_at: datetime | None = None
     result: Any = None
     error: str | None = None
@@ -222,8 +231,12 @@ class BatchRef(BaseModel):
 
 
 # A big job's completed action carried over by a retry, kept compact:
-# (index, attempts, started_at, finished_at, batch)
-CarriedAction = tuple[int, int, datetime | None, datetime | None, int | None]
+# (index, attempts, started_at, finished_at, batch[, scheduled_at]); retries made before
+# scheduled_at existed carry five.
+CarriedAction = (
+    tuple[int, int, datetime | None, datetime | None, int | None]
+    | tuple[int, int, datetime | None, datetime | None, int | None, datetime | None]
+)
 
 
 class Resume(BaseModel):
@@ -261,6 +274,9 @@ class CompactActions(BaseModel):
     attempts: list[int]
     started: list[float | None] = Field(description="Seconds after `since`.")
     finished: list[float | None] = Field(description="Seconds after `since`.")
+    scheduled: list[float | None] | None = Field(
+        None, description="Seconds after `since`; null in jobs that ended before it existed."
+    )
     since: datetime
     batch: list[int | None]
     errors: dict[int, str] = Field(default_factory=dict)
@@ -347,6 +363,9 @@ class CompactChanges(BaseModel):
     attempts: list[int]
     started: list[float | None] = Field(description="Seconds after `since`.")
     finished: list[float | None] = Field(description="Seconds after `since`.")
+    scheduled: list[float | None] | None = Field(
+        None, description="Seconds after `since`; null from batches started before it existed."
+    )
     since: datetime
     errors: dict[int, str] = Field(default_factory=dict, description="By position in `indexes`.")
 
@@ -381,10 +400,12 @@ class ActionInput(BaseModel):
 
 
 class ActionOutcome(BaseModel):
-    """What an action's activity returns: its (size-capped) result and the attempt that made it."""
+    """What an action's activity returns: its (size-capped) result, the attempt that made it,
+    and when a worker started that attempt (the workflow cannot see it otherwise)."""
 
     result: Any = None
     attempt: int
+    started_at: datetime | None = None
 
 
 class WebhookDeliveryRequest(BaseModel):

@@ -35,11 +35,12 @@ def initial_state(request: JobRequest) -> tuple[list[ActionState], list[BatchRef
         carried.get(name) or ActionState(name=name, type=a.type)
         for name, a in zip(names, request.actions, strict=True)
     ]
-    for index, attempts, started, finished, batch in resume.carried if resume else []:
+    for index, attempts, started, finished, batch, *scheduled in resume.carried if resume else []:
         actions[index] = actions[index].model_copy(
             update={
                 "status": Status.COMPLETED, "attempts": attempts, "started_at": started,
                 "finished_at": finished, "batch": batch,
+                "scheduled_at": scheduled[0] if scheduled else None,
             }
         )  # fmt: skip
     total, done = len(actions), sum(a.status is Status.COMPLETED for a in actions)

@@ -9,8 +9,9 @@ an action's state goes to `on_change`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -105,17 +106,22 @@ class ActionRunner:
         attempts: int | None = None,
         result: object = None,
         error: str | None = None,
+        started_at: datetime | None = None,
     ) -> None:
+        """Move one action to `status`. RUNNING means scheduled here: only Temporal knows when
+        a worker starts it (the status hub tells from a describe); its activity says so when
+        it ends (`started_at`)."""
         state = self.states[index]
         now = workflow.now()
         move(self.progress, state.status, status)
         if status is Status.RUNNING:
-            state.started_at = now
+            state.scheduled_at = now
             state.attempts = max(state.attempts, 1)  # its first attempt is under way
         else:
             state.finished_at = now
             state.result = result
             state.error = error
+            state.started_at = _within(started_at, state.scheduled_at, now) or state.started_at
             if attempts is not None:
                 state.attempts = attempts
         state.status = status
@@ -151,7 +157,13 @@ class ActionRunner:
         except FailureError as err:  # a local activity's failure arrives unwrapped
             self._failed(index, err, None, policy)
             return
-        self.set(index, Status.COMPLETED, attempts=outcome.attempt, result=outcome.result)
+        self.set(
+            index,
+            Status.COMPLETED,
+            attempts=outcome.attempt,
+            result=outcome.result,
+            started_at=outcome.started_at,
+        )
 
     async def _execute(
         self, definition: ActionDefinition, spec: ActionSpec, name: str, policy: RetryPolicy
@@ -239,7 +251,13 @@ class ActionRunner:
             self.set(index, Status.CANCELLED)
             return
         attempts = _attempts(cause, retry_state, policy)
-        self.set(index, Status.FAILED, attempts=attempts, error=_explain(cause))
+        self.set(
+            index,
+            Status.FAILED,
+            attempts=attempts,
+            error=_explain(cause),
+            started_at=_started_at(cause),
+        )
         state = self.states[index]
         workflow.logger.info(
             "Action %s failed: %s", state.name, state.error, extra={"action": state.name}
@@ -267,6 +285,31 @@ def _attempts(
     ):
         return policy.maximum_attempts
     return 1
+
+
+def _started_at(cause: BaseException | None) -> datetime | None:
+    """When the failed attempt started, as the activity reports it with its errors (ISO 8601);
+    None when it does not say."""
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        text = detail.get("started_at") if isinstance(detail, dict) else None
+        if isinstance(text, str) and len(text) <= 40:
+            with contextlib.suppress(ValueError):
+                moment = datetime.fromisoformat(text)
+                return moment if moment.tzinfo is not None else None
+    return None
+
+
+def _within(
+    moment: datetime | None, earliest: datetime | None, latest: datetime
+) -> datetime | None:
+    """A worker's clock, kept between when the action was scheduled and when its end was seen
+    here: clocks differ, and workers in other languages may report anything."""
+    if moment is None:
+        return None
+    if earliest is not None and moment < earliest:
+        return earliest
+    return min(moment, latest)
 
 
 _TIMEOUTS = {

@@ -26,6 +26,9 @@ from workflows.contract import ActionInput, ActionOutcome
 DEFAULTS = clean_settings()
 
 
+WORKER_STARTED = datetime(2026, 12, 1, 12, 0, 3, tzinfo=UTC)
+
+
 class Run:
     """Runs one action's activity in an ActivityEnvironment, with `settings` as a worker's, and
     keeps its heartbeats."""
@@ -33,7 +36,9 @@ class Run:
     def __init__(self, attempt: int = 1, settings: Settings = DEFAULTS) -> None:
         self.settings = settings
         self.env = ActivityEnvironment()
-        self.env.info = dataclasses.replace(self.env.info, attempt=attempt)
+        self.env.info = dataclasses.replace(
+            self.env.info, attempt=attempt, started_time=WORKER_STARTED
+        )
         self.heartbeats: list[dict[str, Any]] = []
         self.env.on_heartbeat = lambda *details: self.heartbeats.append(details[0])
 
@@ -71,9 +76,10 @@ async def test_sleep_fails_planned_attempts_then_succeeds() -> None:
     err = await failure("demo.sleep", attempt=1, seconds=0, fail_first_attempts=2)
     assert err.type == "PlannedFailure"
     assert not err.non_retryable
-    assert err.details == ({"attempt": 1},)
+    # Every outcome says which attempt it was and when a worker started it.
+    assert err.details == ({"attempt": 1, "started_at": "2026-12-01T12:00:03+00:00"},)
     outcome = await Run(attempt=3)("demo.sleep", seconds=0, fail_first_attempts=2)
-    assert outcome.attempt == 3
+    assert (outcome.attempt, outcome.started_at) == (3, WORKER_STARTED)
 
 
 async def test_sleep_permanent_failure_is_not_retryable() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -25,6 +25,7 @@ from temporalio.api.history.v1 import (
 )
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueResponse,
     DescribeWorkflowExecutionResponse,
     GetWorkflowExecutionHistoryResponse,
 )
@@ -34,7 +35,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.conftest import clean_settings
-from web.schemas import JobView
+from web.schemas import JobView, QueueBacklog
 from web.status import (
     JobNotFound,
     Snapshot,
@@ -48,7 +49,15 @@ from web.status.history import state_changed
 from web.status.snapshot import Subscriber
 from web.status.temporal import TemporalReads, as_follower
 from workflows import search_attributes as sa
-from workflows.contract import ActionState, JobRequest, JobStatus, Progress, Status
+from workflows.contract import (
+    ActionState,
+    BatchRef,
+    JobRequest,
+    JobStatus,
+    Progress,
+    Status,
+    StatusPage,
+)
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 converter = pydantic_data_converter.payload_converter
@@ -97,6 +106,7 @@ class FakeTemporal:
         self.down = False
         self._new_event = asyncio.Event()
         self._new_events: list[str] = []  # the kinds of the events the long poll answers next
+        self.backlog: dict[str, int] = {}  # activity tasks waiting, by task queue
 
     @property
     def run(self) -> Run:
@@ -120,6 +130,14 @@ class FakeTemporal:
         for event_id, kind in enumerate(kinds, start=first):
             getattr(page.history.events.add(event_id=event_id), kind).SetInParent()
         return page
+
+    async def describe_task_queue(self, request: Any, **_: Any) -> Any:
+        self.asked["describe task queue"] += 1
+        await asyncio.sleep(0.01)  # concurrent askers arrive while it is under way
+        answer = DescribeTaskQueueResponse()
+        answer.stats.approximate_backlog_count = self.backlog.get(request.task_queue.name, 0)
+        answer.stats.approximate_backlog_age.FromTimedelta(timedelta(seconds=12))
+        return answer
 
     def new_event(self, *kinds: str) -> None:
         """New events in the run's history (their kinds, such as
@@ -409,11 +427,16 @@ async def test_describe_errors_become_not_found_unavailable_or_stay() -> None:
 def pending(
     name: str, *, started: bool, attempt: int, percent: float | None = None,
     last_failure: str | None = None, next_attempt: datetime | None = None,
+    task_queue: str = "",
 ) -> PendingActivityInfo:  # fmt: skip
     state = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
     if not started:
         state = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
     info = PendingActivityInfo(activity_id=name, attempt=attempt, state=state)
+    info.activity_options.task_queue.name = task_queue
+    info.scheduled_time.FromDatetime(T0)
+    if started:
+        info.last_started_time.FromDatetime(T0 + timedelta(seconds=3))
     if percent is not None:
         details = converter.to_payloads([{"percent": percent, "message": f"{percent:.0f} done"}])
         info.heartbeat_details.CopyFrom(Payloads(payloads=details))
@@ -454,6 +477,84 @@ async def test_running_actions_show_attempt_progress_last_failure_and_next_retry
     assert actions["done"].attempt is None  # nothing pending: nothing to add
     assert (view.progress.running, view.progress.pending) == (2, 1)  # counts follow the view
     assert answer.progress.running == 3  # what the workflow said is left as it said it
+
+
+async def test_a_big_jobs_counts_follow_every_pending_activity_not_only_its_page() -> None:
+    """A big job's state holds one page of actions; its counts say RUNNING for every action
+    scheduled. Its running batches' pending activities tell which a worker has started."""
+    page = job_state(("a", Status.RUNNING), ("b", Status.RUNNING))
+    page.actions_total, page.progress = 300, Progress(total=300, running=250, completed=50)
+    page.batches = [
+        BatchRef(workflow_id="job-1.b0", count=200),
+        BatchRef(workflow_id="job-1.b1", count=100),
+    ]
+    run = Run("r1", request("a", "b"), answer=page)
+    temporal = FakeTemporal(run)
+    batch = Run("b0", request("a"))
+    batch.pending = [pending("a", started=True, attempt=1)]
+    batch.pending += [pending(f"x{n}", started=False, attempt=1) for n in range(239)]
+    batch.pending.append(pending("b", started=False, attempt=1))  # on the page: waits too
+    batch.pending.append(pending("retrying", started=False, attempt=2))  # has run: RUNNING
+    batches = {"job-1.b0": batch}
+    real_handle = temporal.get_workflow_handle
+
+    def handle(job_id: str, **options: Any) -> Any:
+        if job_id in batches:
+            return FakeHandle(temporal, job_id, batches[job_id])
+        return real_handle(job_id, **options)
+
+    temporal.get_workflow_handle = handle  # type: ignore[method-assign]
+    description = DescribeWorkflowExecutionResponse(pending_activities=[])
+    description.pending_children.add(workflow_id="job-1.b0")  # b1 has ended
+    description.pending_children.add(workflow_id="someone-elses")  # not a batch it lists
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    hub._reads.describe = describing(hub._reads.describe, {"job-1": description})  # type: ignore[method-assign]
+    view = (await hub.snapshot("job-1")).view
+    described = temporal.asked["describe"]
+    other_page = await hub.page("job-1", StatusPage(status=Status.RUNNING, limit=10))
+    await hub.close()
+    assert (view.progress.running, view.progress.pending) == (10, 240)
+    assert [(a.name, a.status) for a in view.actions] == [
+        ("a", Status.RUNNING), ("b", Status.PENDING)
+    ]  # fmt: skip
+    assert [a.status for a in other_page.actions] == [Status.RUNNING, Status.PENDING]
+    assert other_page.progress == view.progress
+    assert view.actions[0].started_at == T0 + timedelta(seconds=3)
+    assert described == 2  # the job, its one running batch
+
+
+def describing(describe: Any, raw: dict[str, DescribeWorkflowExecutionResponse]) -> Any:
+    """The stand-in's describe, with these raw descriptions of some workflows."""
+
+    async def described(workflow_id: str) -> Any:
+        found = await describe(workflow_id)
+        if workflow_id in raw:
+            found.raw_description = raw[workflow_id]
+        return found
+
+    return described
+
+
+async def test_a_task_queues_backlog_is_read_once_for_every_job_and_viewer_waiting_on_it() -> None:
+    answer = job_state(("a", Status.RUNNING), ("b", Status.RUNNING), ("c", Status.RUNNING))
+    run = Run("r1", request("a", "b", "c"), answer=answer)
+    run.pending = [
+        pending("a", started=True, attempt=1, task_queue="fanout-jobs"),
+        pending("b", started=False, attempt=1, task_queue="fanout-jobs"),
+        pending("c", started=False, attempt=1, task_queue="fanout-jobs-http"),
+    ]
+    temporal = FakeTemporal(run)
+    temporal.backlog = {"fanout-jobs": 37, "fanout-jobs-http": 2}
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    views = await asyncio.gather(*(hub._fetch(f"job-{n}", None) for n in range(20)))
+    await hub.close()
+    assert temporal.asked["describe task queue"] == 2  # one per queue, for 20 jobs
+    assert hub.stats.task_queues == 2
+    assert [q.model_dump() for q in views[0].view.queues] == [
+        {"task_queue": "fanout-jobs", "waiting": 1, "backlog": 37, "oldest_s": 12.0},
+        {"task_queue": "fanout-jobs-http", "waiting": 1, "backlog": 2, "oldest_s": 12.0},
+    ]
+    assert (views[0].view.progress.running, views[0].view.progress.pending) == (1, 2)
 
 
 async def test_a_change_that_only_finishes_actions_costs_one_query_and_no_describe() -> None:
@@ -627,6 +728,19 @@ def test_the_same_state_known_final_is_news_and_the_same_state_is_not() -> None:
     assert snapshot_of(3, finished=True).differs_from(snapshot_of(3))
     assert snapshot_of(4).differs_from(snapshot_of(3))
     assert snapshot_of(3).differs_from(None)
+
+
+def test_a_change_of_the_counts_alone_is_news() -> None:
+    """A big job's actions beyond its page start while its version and page stay the same."""
+    before = snapshot_of(3)
+    started = before.view.model_copy(
+        update={"progress": before.view.progress.model_copy(update={"running": 1, "pending": 1})}
+    )
+    assert replace(before, view=started).differs_from(before)
+    backlog = QueueBacklog(task_queue="q", waiting=1, backlog=5, oldest_s=2.0)
+    assert replace(before, view=before.view.model_copy(update={"queues": [backlog]})).differs_from(
+        before
+    )
 
 
 @pytest.mark.parametrize(

@@ -548,3 +548,44 @@ async def test_short_actions_run_locally_unless_asked_otherwise(
     assert sorted(scheduled) == ["asked", "long"]
     assert sorted(local) == ["forced", "short", "stats"]
     assert by_name(status)["stats"].result["words"] == 2
+
+
+@ACTIVITIES_ONLY
+@pytest.mark.integration
+async def test_started_at_is_when_a_worker_started_the_work_not_when_it_was_scheduled(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """One slot, two actions of 0.5 s scheduled at once: the second waits for the first."""
+    request = {
+        "actions": [
+            {"name": "first", "type": "demo.sleep", "params": {"seconds": 0.5}},
+            {"name": "second", "type": "demo.sleep", "params": {"seconds": 0.5}},
+            {"name": "broken", "type": "demo.sleep",
+             "params": {"seconds": 0, "fail_permanently": True}},
+        ]
+    }  # fmt: skip
+    status = await run_job(dev_env, request, [REAL["demo.sleep"]], slots=1)
+    waits, work = {}, {}
+    for a in status.actions:  # failures say when their attempt started, too
+        assert a.scheduled_at is not None, a.name
+        assert a.started_at is not None, a.name
+        assert a.finished_at is not None, a.name
+        assert a.scheduled_at <= a.started_at <= a.finished_at, a.name
+        waits[a.name] = (a.started_at - a.scheduled_at).total_seconds()
+        work[a.name] = (a.finished_at - a.started_at).total_seconds()
+    assert max(waits.values()) >= 0.4  # one waited for a slot while another ran
+    assert min(waits.values()) < 0.4  # and one did not wait
+    assert 0.5 <= work["first"] < 1.5  # the wait not counted
+    assert 0.5 <= work["second"] < 1.5
+
+
+async def test_every_completed_action_says_when_its_work_started(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    request = {"actions": [{"type": "demo.sleep", "params": {"seconds": 0}}]}
+    status = await run_job(time_skipping_env, request, [REAL["demo.sleep"]])
+    (action,) = status.actions
+    assert action.scheduled_at is not None
+    assert action.started_at is not None
+    assert action.finished_at is not None
+    assert action.scheduled_at <= action.started_at <= action.finished_at

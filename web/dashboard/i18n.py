@@ -219,6 +219,24 @@ _TEXT: dict[str, tuple[str, str]] = {
     "job_heading": ("Job {id}", "Job {id}"),
     "keep_running": ("No, keep it running", "Não, manter rodando"),
     "yes_cancel": ("Yes, cancel it", "Sim, cancelar"),
+    # Waiting for workers, time left, timeline
+    "time_left": ("about {duration} left", "cerca de {duration} restantes"),
+    "queue_backlog": (
+        "{n} actions waiting for a worker, oldest {age} (task queue {queue})",
+        "{n} ações aguardando um worker, a mais antiga há {age} (fila {queue})",
+    ),
+    "waiting_for_worker": (
+        "waiting for a worker · {duration}",
+        "aguardando um worker · {duration}",
+    ),
+    "tl_waiting": ("Waiting for a worker", "Aguardando um worker"),
+    "tl_earlier": ("Earlier attempts and waits", "Tentativas anteriores e esperas"),
+    "tl_final": ("Last attempt", "Última tentativa"),
+    "tl_work": ("Work (start not reported)", "Trabalho (início não informado)"),
+    "tl_start": ("Start: {when}", "Início: {when}"),
+    "tl_end": ("End: {when}", "Fim: {when}"),
+    "tl_running": ("still running", "ainda em andamento"),
+    "tl_seconds": ("s since the job was created", "s desde a criação do job"),
 }
 
 

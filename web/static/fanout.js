@@ -33,7 +33,8 @@
  * @property {string} type Its action type, e.g. "demo.sleep".
  * @property {Status} status
  * @property {number} attempts Attempts made, the one under way included (0 if it never ran).
- * @property {string | null} started_at ISO 8601.
+ * @property {string | null} scheduled_at ISO 8601: when the job scheduled it.
+ * @property {string | null} started_at ISO 8601: when a worker started its work (last attempt).
  * @property {string | null} finished_at ISO 8601.
  * @property {*} result What the action returned (big jobs leave it out).
  * @property {string | null} error Why it failed, once it has.

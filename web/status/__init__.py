@@ -7,6 +7,7 @@
 - `job_stats.py`: statistics per action type, added up from ended jobs' memos.
 - `history.py`: the long poll on a run's history that says when the state may have changed.
 - `snapshot.py`: what the hub knows of a job at one moment, and how viewers are handed it.
+- `time_left.py`: the time a running job has left, from durations the hub has seen.
 - `errors.py`: what a failed call means (no such job; Temporal unreachable or only slow; a run
   whose input is not a job request).
 

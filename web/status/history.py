@@ -51,10 +51,11 @@ class HubStats:
     lists: int = 0  # visibility listings: jobs lists and the statistics' ended jobs
     errors: int = 0
     history_polls: int = 0  # long polls answered (not in temporal_calls: they mostly wait)
+    task_queues: int = 0  # task queues described for their backlog
 
     @property
     def temporal_calls(self) -> int:
-        return self.describes + self.queries + self.results + self.histories
+        return self.describes + self.queries + self.results + self.histories + self.task_queues
 
 
 class RunHistory:

@@ -6,8 +6,11 @@ the run's history, so a change arrives as soon as Temporal records it, and then 
 query (a round trip to a worker). The workflow's state only changes when a workflow task
 completes, so other events cost nothing; a `describe` comes with the query only when the events
 scheduled actions or ended the run. While actions run, a `describe` every
-FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (attempt, last failure, next
-retry, heartbeat progress). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
+FANOUT_HUB_LIVE_DETAILS_S refreshes what only Temporal knows of them (whether a worker has started
+them, attempt, last failure, next retry, heartbeat progress); for a big job, also one describe
+of each of its running batches (at most ten), whose activities its actions are. While actions
+wait for a worker, their task queues' backlogs are read too (once per queue every few seconds,
+whatever the number of jobs). A follower stops when the job ends, or FANOUT_HUB_FOLLOW_LINGER_S
 after its last reader. Finished jobs come from the workflow's result, once, and stay cached:
 readers get them from memory while a describe now and then, in the background, looks for a
 retry that another client started (a job that ended abnormally while no worker could replay it
@@ -25,6 +28,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -39,7 +43,7 @@ from temporalio.service import RPCError
 
 from fanout.settings import Settings
 from web.metrics import Metrics
-from web.schemas import JobView, LiveActionState, WebhookDelivery
+from web.schemas import JobView, LiveActionState, QueueBacklog, WebhookDelivery
 from web.status.errors import (
     InvalidJobInput,
     JobNotFound,
@@ -55,6 +59,7 @@ from web.status.snapshot import (
     within_first_page,
 )
 from web.status.temporal import TemporalReads, as_follower, run_of
+from web.status.time_left import RecentDurations
 from workflows import search_attributes as sa
 from workflows.compact import unpack
 from workflows.contract import (
@@ -84,6 +89,9 @@ SEED_S = 2.0
 RETRY_DELAYS_S = (0.2, 5.0)
 # Started, WorkflowTaskScheduled, WorkflowTaskStarted: no workflow task has completed yet.
 BEFORE_FIRST_TASK = 3
+# A big job's running batches described for their pending activities (a job runs at most ten).
+MAX_BATCHES_DESCRIBED = 10
+MAX_QUEUES_SHOWN = 5  # task queues whose backlog a job's view shows
 # What a run that ended abnormally (not by returning the job's final state) shows.
 ENDED_AS = {
     WorkflowExecutionStatus.TERMINATED: Status.CANCELLED,
@@ -127,6 +135,8 @@ class StatusHub:
         self._expanded: LRUCache[tuple[str, str], list[ActionState]] = LRUCache(maxsize=16)
         self._watches: dict[str, _Watch] = {}
         self.stats = self._reads.stats
+        # What actions of each type took lately, from the snapshots read here (time left).
+        self.durations = RecentDurations()
 
     @property
     def reads(self) -> TemporalReads:
@@ -225,6 +235,8 @@ class StatusHub:
         else:
             run = self._client.get_workflow_handle(job_id, run_id=snapshot.view.run_id)
             chosen = await self._reads.query(run, page)
+            if not snapshot.finished:  # its actions with the last describe's live details
+                return await self._live_view(chosen, snapshot.pending, snapshot.view.run_id)
         return JobView.model_validate({**chosen.model_dump(), "run_id": snapshot.view.run_id})
 
     async def action(self, job_id: str, name: str) -> LiveActionState | None:
@@ -412,6 +424,8 @@ class StatusHub:
             else:
                 status = before if before is not None else await self._queried(run, previous)
             pending = {p.activity_id: p for p in description.raw_description.pending_activities}
+            if status.actions_total is not None:  # a big job: its actions run in its batches
+                pending |= await self._batches_pending(status, description)
             snapshot = await self._running(
                 status, previous, owner, description.history_length, pending, description.run_id
             )
@@ -434,6 +448,25 @@ class StatusHub:
                 provisional=not exact,
             )  # fmt: skip
         return self._stored(job_id, generation, snapshot)
+
+    async def _batches_pending(
+        self, status: JobStatus, description: WorkflowExecutionDescription
+    ) -> dict[str, PendingActivityInfo]:
+        """A big job's pending activities: those of its batches still running (one describe
+        each, at most MAX_BATCHES_DESCRIBED). Only batches that the job lists and Temporal
+        shows as its running children are asked: any client may have started the job."""
+        running = {c.workflow_id for c in description.raw_description.pending_children}
+        ids = [b.workflow_id for b in status.batches if b.workflow_id in running]
+
+        async def pending_of(workflow_id: str) -> list[PendingActivityInfo]:
+            try:
+                batch = await self._reads.describe(workflow_id)
+            except JobNotFound:
+                return []
+            return list(batch.raw_description.pending_activities)
+
+        found = await asyncio.gather(*(pending_of(i) for i in ids[:MAX_BATCHES_DESCRIBED]))
+        return {p.activity_id: p for batch in found for p in batch}
 
     async def _requeried(self, job_id: str, previous: Snapshot, history_length: int) -> Snapshot:
         """The state of a followed job after new history events that only finished actions
@@ -483,6 +516,7 @@ class StatusHub:
         )
         if self._forgotten.get(job_id, 0) == generation and not older:
             self._latest[job_id] = snapshot
+        self.durations.record(snapshot.view.run_id, (*snapshot.status.actions, *snapshot.changes))
         return snapshot
 
     async def _describe(self, job_id: str) -> WorkflowExecutionDescription:
@@ -575,25 +609,58 @@ class StatusHub:
     async def _live_view(
         self, status: JobStatus, pending: dict[str, PendingActivityInfo], run_id: str
     ) -> JobView:
+        """The workflow's state with what only Temporal knows: RUNNING there means scheduled;
+        an action runs once a worker has started it. The counts follow every pending activity
+        of the run (its batches' for a big job), not only those of the actions at hand."""
         progress = status.progress.model_copy()
-        actions = []
+        actions, known = [], {}
         for action in status.actions:
             live = LiveActionState.model_construct(**dict(action))
+            known[action.name] = action.status
             info = pending.get(action.name)
             if info is not None and action.status is Status.RUNNING:
                 await self._add_live_details(live, info)
-                if live.status is Status.PENDING:
-                    progress.running -= 1
-                    progress.pending += 1
             actions.append(live)
+        # A big job's actions beyond the page at hand are RUNNING there (or finished since).
+        elsewhere = Status.RUNNING if status.actions_total is not None else None
+        waiting = [
+            info
+            for name, info in pending.items()
+            if waits_for_worker(info) and known.get(name, elsewhere) is Status.RUNNING
+        ]
+        moved = min(len(waiting), progress.running)  # the query and the describe may differ
+        progress.running -= moved
+        progress.pending += moved
+        queues = await self._queues(waiting) if waiting else []
         return JobView.model_construct(
-            **{**dict(status), "progress": progress, "actions": actions}, run_id=run_id
+            **{**dict(status), "progress": progress, "actions": actions},
+            run_id=run_id,
+            queues=queues,
         )
+
+    async def _queues(self, waiting: list[PendingActivityInfo]) -> list[QueueBacklog]:
+        """The backlog of each task queue where this job's actions wait for a worker."""
+        counts = Counter(
+            info.activity_options.task_queue.name
+            for info in waiting
+            if info.activity_options.task_queue.name
+        )
+        names = sorted(counts, key=lambda q: -counts[q])[:MAX_QUEUES_SHOWN]
+        read = await asyncio.gather(*(self._reads.backlog(q) for q in names))
+        return [
+            QueueBacklog(task_queue=name, waiting=counts[name], backlog=stats[0], oldest_s=stats[1])
+            for name, stats in zip(names, read, strict=True)
+            if stats is not None
+        ]
 
     async def _add_live_details(self, live: LiveActionState, info: PendingActivityInfo) -> None:
         started = info.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         live.attempt = info.attempt
-        if not started and info.attempt <= 1:
+        if live.scheduled_at is None and info.HasField("scheduled_time"):
+            live.scheduled_at = info.scheduled_time.ToDatetime(tzinfo=UTC)
+        if info.HasField("last_started_time"):  # the current attempt's, or the last one's
+            live.started_at = info.last_started_time.ToDatetime(tzinfo=UTC)
+        if waits_for_worker(info):
             live.status = Status.PENDING  # scheduled, but no worker has picked it up yet
         if info.attempt > 1 and info.HasField("last_failure"):
             live.last_failure = info.last_failure.message
@@ -607,6 +674,13 @@ class StatusHub:
                 details = None
             if isinstance(details, dict):
                 live.progress, live.progress_message = heartbeat_progress(details)
+
+
+def waits_for_worker(info: PendingActivityInfo) -> bool:
+    """Scheduled, and no worker has started it yet (a retry waiting for its next attempt has
+    run already: it stays RUNNING, with its next retry's time)."""
+    started = info.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+    return not started and info.attempt <= 1
 
 
 def heartbeat_progress(details: dict[str, Any]) -> tuple[float | None, str | None]:

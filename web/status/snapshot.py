@@ -64,13 +64,24 @@ class Snapshot:
         return entity_tag(self.view_json)
 
     def differs_from(self, other: Snapshot | None) -> bool:
-        """New state, or the same state now known final (the query can see the end first)."""
+        """New state, or the same state now known final (the query can see the end first).
+        The counts and queues count too: a big job's actions beyond its page start, or wait,
+        without a change of its version or page."""
         return other is None or (
             self.view.version,
             self.view.actions,
             self.view.batches,
+            self.view.progress,
+            self.view.queues,
             self.finished,
-        ) != (other.view.version, other.view.actions, other.view.batches, other.finished)
+        ) != (
+            other.view.version,
+            other.view.actions,
+            other.view.batches,
+            other.view.progress,
+            other.view.queues,
+            other.finished,
+        )
 
 
 def entity_tag(text: str) -> str:
@@ -128,6 +139,6 @@ def within_first_page(snapshot: Snapshot, page: StatusPage) -> bool:
 
 
 def has_live_details(snapshot: Snapshot) -> bool:
-    """Its running actions have details that only `describe` tells (big jobs keep them in
-    their batches)."""
-    return not snapshot.big and snapshot.status.progress.running > 0
+    """Its running actions have details that only `describe` tells (big jobs' from their
+    batches): whether a worker has started them, attempt, progress."""
+    return snapshot.status.progress.running > 0

@@ -8,14 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from cachetools import LRUCache, TTLCache
 from pydantic import ValidationError
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -45,6 +50,7 @@ from workflows.contract import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("fanout.hub")
 
 # The history event of a local activity's attempt: its id in `data`, its outcome in `result`.
 LOCAL_MARKER = "core_local_activity"
@@ -52,6 +58,7 @@ LOCAL_MARKER = "core_local_activity"
 # for readers (a first read, a finished job's recheck), who would otherwise queue behind
 # hundreds of followed jobs' refreshes.
 FOLLOWERS_SHARE = 0.75
+BACKLOG_TTL_S = 3.0  # how old a task queue's backlog shown may be
 _FOLLOWING: ContextVar[bool] = ContextVar("fanout_hub_following", default=False)
 
 
@@ -73,6 +80,12 @@ class TemporalReads:
         self._deliveries: LRUCache[str, WebhookDeliveryState] = LRUCache(maxsize=2048)
         # Deliveries still sending, read at most every few seconds whatever the number of pages.
         self._sending: TTLCache[str, WebhookDeliveryState] = TTLCache(maxsize=2048, ttl=3)
+        # Task queues' backlogs: one DescribeTaskQueue per queue every few seconds, however
+        # many jobs and viewers ask; concurrent askers share the call under way.
+        self._backlogs: TTLCache[str, tuple[int, float] | None] = TTLCache(
+            maxsize=256, ttl=BACKLOG_TTL_S
+        )
+        self._reading_backlog: dict[str, asyncio.Future[tuple[int, float] | None]] = {}
         self.stats = HubStats()
 
     async def result(self, run: WorkflowHandle[Any, JobStatus]) -> JobStatus:
@@ -153,6 +166,49 @@ class TemporalReads:
         if closed:
             self._results[workflow_id] = results
         return results
+
+    async def backlog(self, task_queue: str) -> tuple[int, float] | None:
+        """Activity tasks waiting in `task_queue` for a worker, and the oldest one's age in
+        seconds (Temporal's estimates); None if Temporal does not report them."""
+        if task_queue in self._backlogs:
+            return self._backlogs[task_queue]
+        reading = self._reading_backlog.get(task_queue)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_backlog(task_queue))
+            self._reading_backlog[task_queue] = reading
+            reading.add_done_callback(partial(self._done_reading_backlog, task_queue))
+        return await asyncio.shield(reading)
+
+    def _done_reading_backlog(self, task_queue: str, reading: asyncio.Future[Any]) -> None:
+        del self._reading_backlog[task_queue]
+        if not reading.cancelled():
+            reading.exception()  # retrieved: every caller that still waits gets it anyway
+
+    async def _read_backlog(self, task_queue: str) -> tuple[int, float] | None:
+        request = DescribeTaskQueueRequest(
+            namespace=self._client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_stats=True,
+        )
+        service = self._client.workflow_service
+        found: tuple[int, float] | None = None
+        try:
+            answer = await self.call(
+                "task_queues",
+                lambda: service.describe_task_queue(request, timeout=self._timeout),
+            )
+        except (RPCError, TemporalUnavailable) as err:
+            # Only a detail of the view: the job's state is shown without it.
+            log.info("No backlog for task queue %s: %s", task_queue, err)
+            self._backlogs[task_queue] = None
+            return None
+        if answer.HasField("stats"):
+            stats = answer.stats
+            age = stats.approximate_backlog_age.ToTimedelta().total_seconds()
+            found = (max(0, stats.approximate_backlog_count), max(0.0, age))
+        self._backlogs[task_queue] = found
+        return found
 
     async def call(self, counter: str, make: Callable[[], Awaitable[T]]) -> T:
         async with contextlib.AsyncExitStack() as slots:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -31,6 +32,7 @@ from web.quotas import QuotaExceeded
 from web.runtime import current
 from web.schemas import JobView, LiveActionState
 from web.status import JobNotFound, Snapshot, TemporalUnavailable
+from web.status.time_left import time_left
 from web.temporal_jobs import Conflict
 from web.validation import valid_job_id
 from workflows.contract import Status, StatusPage
@@ -44,6 +46,18 @@ BAR_COLOURS = {
     Status.FAILED: "#c62828",
     Status.CANCELLED: "#ef6c00",
 }
+# The wait since an action was scheduled, and its earlier attempts: half-transparent, so that
+# they read on light and dark backgrounds alike.
+WAITING_COLOUR = "rgba(128, 128, 128, 0.35)"
+EARLIER_COLOUR = "rgba(239, 108, 0, 0.45)"
+# Constant functions for the chart (NiceGUI evaluates keys starting with ':'): the locale is
+# read from the chart's data attribute and tooltips show text escaped here, so no code is ever
+# made from a job's data.
+AXIS_NUMBER = (
+    "(value) => value.toLocaleString("
+    "document.querySelector('[data-fanout-locale]')?.dataset.fanoutLocale || undefined)"
+)
+TOOLTIP_TEXT = "(item) => (item.data && item.data.tip) || ''"
 RESULT_PREVIEW_CHARS = 2000
 
 
@@ -68,9 +82,16 @@ class JobPage:
         with ui.card().classes("w-full").props("bordered flat"):
             self.header()
             self.summary()
+            self.time_left = ui.label().classes("text-sm font-medium").mark("time-left")
+            self.update_time_left()
         with ui.card().classes("w-full").props("bordered flat"):
             heading(t("timeline"), 2)
-            self.chart = ui.echart(self.timeline_options()).classes("w-full")
+            # The axis formats its numbers in the page's language: a constant formatter reads
+            # it from this attribute (data, never code).
+            locale = ui.element("div").classes("w-full")
+            locale.props["data-fanout-locale"] = t.language
+            with locale:
+                self.chart = ui.echart(self.timeline_options()).classes("w-full")
             self.chart.style(f"height: {self.chart_height()}px")
         with ui.card().classes("w-full").props("bordered flat"):
             with ui.row().classes("w-full items-center justify-between"):
@@ -166,6 +187,15 @@ class JobPage:
                 ui.label(t("labels_of_job")).classes("text-sm text-slate-600")
                 for key, value in view.labels.items():
                     self.label_chip(f"{key}={value}")
+        for queue in view.queues:
+            ui.label(
+                t(
+                    "queue_backlog",
+                    n=t.number(queue.backlog),
+                    age=t.duration(timedelta(seconds=queue.oldest_s)),
+                    queue=queue.task_queue,
+                )
+            ).classes("text-sm").mark("queue-backlog")
         if view.error:
             ui.label(t("job_error", error=view.error)).classes("text-negative")
 
@@ -181,6 +211,18 @@ class JobPage:
             ui.navigate.to(list_url(filters))
 
         label_chip(term, open_list)
+
+    def update_time_left(self) -> None:
+        """The estimate moves with the clock: updated every second, not only on changes."""
+        left = None
+        if not self.snapshot.finished:
+            left = time_left(self.view, current().hub.durations, datetime.now(UTC))
+        self.time_left.text = self.t("time_left", duration=self.t.duration(left)) if left else ""
+        self.time_left.set_visibility(left is not None)
+
+    def tick(self) -> None:
+        self.update_indicator()
+        self.update_time_left()
 
     def update_indicator(self) -> None:
         t = self.t
@@ -363,6 +405,9 @@ class JobPage:
 
     def attempt_text(self, action: LiveActionState) -> str:
         t = self.t
+        if action.status is Status.PENDING and action.scheduled_at and action.attempt:
+            waited = datetime.now(UTC) - action.scheduled_at
+            return t("waiting_for_worker", duration=t.duration(max(waited, timedelta(0))))
         if action.status is Status.RUNNING and action.attempt:
             text = t("attempt", n=t.number(action.attempt))
             if action.next_retry_at:
@@ -375,53 +420,97 @@ class JobPage:
         return ""
 
     def duration_text(self, action: LiveActionState) -> str:
-        if action.started_at is None:
+        """How long its work took (or has taken): not counting its wait for a worker."""
+        start = action.started_at or (action.scheduled_at if action.status.finished else None)
+        if start is None:
             return ""
         end = action.finished_at or datetime.now(UTC)
-        return self.t.duration(end - action.started_at)
+        return self.t.duration(max(end - start, timedelta(0)))
 
     # -- timeline ----------------------------------------------------------------------------
 
+    def timeline_rows(self) -> list[LiveActionState]:
+        """The page's actions that have been scheduled, first at the top."""
+        return [a for a in self.page_of_actions()[0] if a.scheduled_at or a.started_at][::-1]
+
     def timeline_options(self) -> dict[str, Any]:
-        """A Gantt chart of this page's actions: start and end, status in words, retries marked."""
-        t, start, now = self.t, self.view.created_at, datetime.now(UTC)
-        rows = [a for a in self.page_of_actions()[0] if a.started_at][::-1]
-        bars = []
+        """A Gantt chart of this page's actions: each bar starts when its work started, after a
+        lighter wait since it was scheduled (or, retried, its earlier attempts); a tooltip
+        tells start, end, duration and attempts; the status in words after the bar."""
+        t, created, now = self.t, self.view.created_at, datetime.now(UTC)
+        rows = self.timeline_rows()
+        series: list[list[dict[str, Any]]] = [[], [], [], []]  # offset, wait, earlier, last
         for action in rows:
-            assert action.started_at is not None
-            tries = action.attempt or action.attempts
-            seconds = ((action.finished_at or now) - action.started_at).total_seconds()
-            label = {
-                "show": True,
-                "position": "insideLeft",
-                "color": "#fff",
-                "formatter": t.status(action.status) + (f" ↻{tries}" if tries > 1 else ""),
-            }
-            colour = {"color": BAR_COLOURS[action.status]}
-            bars.append({"value": round(seconds, 2), "itemStyle": colour, "label": label})
+            offset, waited, earlier, last = timeline_parts(action, created, now)
+            tries = max(action.attempts, action.attempt or 0)
+            tip = self.timeline_tip(action, tries)
+            series[0].append({"value": offset})
+            titles = (t("tl_waiting"), t("tl_earlier"))
+            for column, value, title in ((1, waited, titles[0]), (2, earlier, titles[1])):
+                series[column].append(
+                    {
+                        "value": value,
+                        "tip": tip_html([action.name, f"{title}: {secs(t, value)}"]),
+                    }
+                )
+            label = t.status(action.status) + (f" ↻{t.number(tries)}" if tries > 1 else "")
+            title = t("tl_final") if action.started_at else t("tl_work")
+            series[3].append(
+                {
+                    "value": last,
+                    "itemStyle": {"color": BAR_COLOURS[action.status]},
+                    "label": {"formatter": label},
+                    "tip": tip_html([action.name, f"{title}: {secs(t, last)}", *tip]),
+                }
+            )
+        bar = {"type": "bar", "stack": "time", "barMaxWidth": 18}
         return {
             "animation": False,
-            "grid": {"left": 150, "right": 20, "top": 10, "bottom": 30},
-            "xAxis": {"type": "value", "name": "s", "min": 0},
-            "yAxis": {"type": "category", "data": [a.name for a in rows]},
+            "grid": {"left": 150, "right": 130, "top": 10, "bottom": 40},
+            "tooltip": {"trigger": "item", ":formatter": TOOLTIP_TEXT},
+            "xAxis": {
+                "type": "value",
+                "min": 0,
+                "name": t("tl_seconds"),
+                "nameLocation": "middle",
+                "nameGap": 25,
+                "axisLabel": {":formatter": AXIS_NUMBER},
+            },
+            "yAxis": {
+                "type": "category",
+                "data": [a.name for a in rows],
+                "axisLabel": {"width": 140, "overflow": "truncate"},
+            },
             "series": [
+                {**bar, "silent": True, "itemStyle": {"color": "transparent"}, "data": series[0],
+                 "tooltip": {"show": False}},
+                {**bar, "itemStyle": {"color": WAITING_COLOUR}, "data": series[1]},
+                {**bar, "itemStyle": {"color": EARLIER_COLOUR}, "data": series[2]},
                 {
-                    "type": "bar",
-                    "stack": "time",
-                    "silent": True,
-                    "itemStyle": {"color": "transparent"},
-                    "data": [
-                        round((a.started_at - start).total_seconds(), 2)
-                        for a in rows
-                        if a.started_at
-                    ],
+                    **bar,
+                    "data": series[3],
+                    # After the bar, in the bar's colour: never cut by a narrow bar.
+                    "label": {"show": True, "position": "right", "color": "inherit"},
                 },
-                {"type": "bar", "stack": "time", "data": bars},
             ],
-        }
+        }  # fmt: skip
+
+    def timeline_tip(self, action: LiveActionState, tries: int) -> list[str]:
+        t = self.t
+        lines = [t.status(action.status)]
+        if action.started_at:
+            lines.append(t("tl_start", when=t.moment(action.started_at)))
+        lines.append(
+            t("tl_end", when=t.moment(action.finished_at))
+            if action.finished_at
+            else t("tl_running")
+        )
+        if tries > 1:
+            lines.append(t("attempts", n=t.number(tries)))
+        return lines
 
     def chart_height(self) -> int:
-        return 60 + 28 * max(1, sum(1 for a in self.page_of_actions()[0] if a.started_at))
+        return 70 + 28 * max(1, len(self.timeline_rows()))
 
     def refresh_chart(self) -> None:
         self.chart.options.clear()
@@ -435,6 +524,7 @@ class JobPage:
         self.snapshot = snapshot
         self.update_header()
         self.summary.refresh()
+        self.update_time_left()
         self.filters.refresh()
         await self.webhooks.show(snapshot.view)
         if not snapshot.big or time.monotonic() - self.big_page_loaded > 1 or snapshot.finished:
@@ -502,6 +592,38 @@ class JobPage:
         self.restart.set()
 
 
+def timeline_parts(
+    action: LiveActionState, created: datetime, now: datetime
+) -> tuple[float, float, float, float]:
+    """Seconds of one action's bar: from the job's creation to its scheduling, waiting for a
+    worker, earlier attempts (with the waits between them), and its last attempt's work."""
+    scheduled = action.scheduled_at or action.started_at or created
+    end = action.finished_at or now
+    start = action.started_at
+    if start is None:  # waiting still; or ended without saying when its work started
+        before, last = (
+            (0.0, seconds(scheduled, end)) if action.finished_at else (seconds(scheduled, end), 0.0)
+        )
+    else:
+        before, last = seconds(scheduled, start), seconds(start, end)
+    retried = max(action.attempts, action.attempt or 0) > 1
+    waited, earlier = (0.0, before) if retried else (before, 0.0)
+    return seconds(created, scheduled), waited, earlier, last
+
+
+def seconds(start: datetime, end: datetime) -> float:
+    return round(max((end - start).total_seconds(), 0.0), 2)
+
+
+def secs(t: Translator, value: float) -> str:
+    return t.duration(timedelta(seconds=value))
+
+
+def tip_html(lines: list[str]) -> str:
+    """A tooltip's lines, escaped: ECharts shows tooltips as HTML."""
+    return "<br>".join(html.escape(line) for line in lines)
+
+
 def register() -> None:
     @ui.page("/jobs/{job_id}", title="Fanout · Job")
     async def job_page(job_id: str) -> RedirectResponse | None:
@@ -530,5 +652,5 @@ def register() -> None:
             await page.webhooks.show(snapshot.view)
         task = background_tasks.create(page.follow(), name=f"follow {job_id}")
         ui.context.client.on_delete(task.cancel)
-        ui.timer(1.0, page.update_indicator)
+        ui.timer(1.0, page.tick)
         return None
