@@ -40,8 +40,14 @@ class TypeStats(BaseModel):
         default_factory=list, description="Histogram over BOUNDS_S: started to finished."
     )
     waits: list[int] = Field(
-        default_factory=list, description="Histogram over BOUNDS_S: scheduled to started."
+        default_factory=list,
+        description="Histogram over BOUNDS_S: scheduled to started, of actions that ran once "
+        "(a retried action's start is its last attempt's, after the earlier ones and backoff).",
     )
+    longest_s: float = Field(
+        0.0, ge=0, description="The longest duration: no percentile is over it."
+    )
+    longest_wait_s: float = Field(0.0, ge=0, description="The longest wait, likewise.")
 
     @field_validator("durations", "waits")
     @classmethod
@@ -57,6 +63,8 @@ class TypeStats(BaseModel):
         self.retried += other.retried
         self.durations = _summed(self.durations, other.durations)
         self.waits = _summed(self.waits, other.waits)
+        self.longest_s = max(self.longest_s, other.longest_s)
+        self.longest_wait_s = max(self.longest_wait_s, other.longest_wait_s)
 
 
 def failure_reason(
@@ -87,14 +95,24 @@ def action_stats(actions: Iterable[ActionState]) -> dict[str, TypeStats]:
         took = _seconds(action.started_at, action.finished_at)
         if action.status.finished and took is not None:
             one.durations = _counted(one.durations, took)
-        if (waited := _seconds(action.scheduled_at, action.started_at)) is not None:
+            one.longest_s = max(one.longest_s, took)
+        waited = _seconds(action.scheduled_at, action.started_at)
+        if action.attempts == 1 and waited is not None:
             one.waits = _counted(one.waits, waited)
+            one.longest_wait_s = max(one.longest_wait_s, waited)
     return stats
 
 
-def percentile(histogram: Sequence[int], share: float) -> float | None:
+def percentile(histogram: Sequence[int], share: float, longest: float = 0.0) -> float | None:
     """The value below which `share` (0..1) of the histogram's counts lie, interpolated within
-    its bucket; None if it is empty. Past the last bound, the last bound (a lower estimate)."""
+    its bucket, and never over `longest` (the largest value counted, when known: a few values in
+    a wide bucket would otherwise read as its far end); None if it is empty. Past the last
+    bound, the last bound (a lower estimate)."""
+    value = _interpolated(histogram, share)
+    return min(value, longest) if value is not None and longest > 0 else value
+
+
+def _interpolated(histogram: Sequence[int], share: float) -> float | None:
     total = sum(histogram)
     if total <= 0:
         return None

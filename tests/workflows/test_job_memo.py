@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.test_job_workflow import REAL, job_worker, start
 from workflows.contract import ActionState, Progress, Status
-from workflows.job_memo import FAILURE_MEMO, STATS_MEMO, TypeStats, failure_reason, percentile
+from workflows.job_memo import (
+    FAILURE_MEMO,
+    STATS_MEMO,
+    TypeStats,
+    action_stats,
+    failure_reason,
+    percentile,
+)
 
 
 @pytest.mark.parametrize("local", [False, True])
@@ -39,7 +48,9 @@ async def test_an_ended_job_memo_has_its_failure_and_per_type_counts(
     assert (sleep.count, sleep.completed, sleep.ran, sleep.retried) == (3, 2, 3, 1)
     assert (text.count, text.completed, text.ran, text.retried) == (1, 1, 1, 0)
     assert sum(sleep.durations) == 3  # every finished action's run time is in the histogram
-    assert sleep.waits == []  # no action says when it was scheduled: waits unknown
+    # Waits (scheduled to a worker's start) of the actions that ran once: the flaky one's start
+    # is its second attempt's.
+    assert (sum(sleep.waits), sum(text.waits)) == (2, 1)
 
 
 async def test_a_completed_job_has_no_failure_reason(
@@ -63,6 +74,25 @@ def test_percentiles_come_from_the_histogram_buckets() -> None:
     assert percentile([0] * 18, 0.5) is None
     longest = [0] * 17 + [3]  # past the last bound: the bound itself
     assert percentile(longest, 0.5) == 4 * 3600
+
+
+def test_percentiles_never_pass_the_longest_value_and_waits_are_of_first_attempts() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def sleeper(seconds: float, attempts: int = 1, waited: float = 0.2) -> ActionState:
+        return ActionState(
+            name=f"a{seconds}", type="demo.sleep", status=Status.COMPLETED, attempts=attempts,
+            scheduled_at=at, started_at=at + timedelta(seconds=waited),
+            finished_at=at + timedelta(seconds=waited + seconds),
+        )  # fmt: skip
+
+    # Five actions of 2 to 12 s: 12 s alone in the 10-30 s bucket would read as p95 ~26 s.
+    # The retried one started its last attempt 5 s after it was scheduled: not a wait.
+    stats = action_stats([sleeper(2), sleeper(3), sleeper(6), sleeper(7, attempts=2, waited=5),
+                          sleeper(12)])["demo.sleep"]  # fmt: skip
+    assert percentile(stats.durations, 0.95, stats.longest_s) == pytest.approx(12)
+    assert sum(stats.waits) == 4
+    assert percentile(stats.waits, 0.95, stats.longest_wait_s) == pytest.approx(0.2)
 
 
 def test_a_failure_reason_is_short_whatever_the_error() -> None:

@@ -83,10 +83,10 @@ def summarized(stats: dict[str, TypeStats]) -> list[TypeSummary]:
                 count=one.count,
                 success_rate=min(1.0, one.completed / one.count) if one.count else None,
                 retry_rate=min(1.0, one.retried / one.ran) if one.ran else None,
-                duration_p50=percentile(one.durations, 0.5),
-                duration_p95=percentile(one.durations, 0.95),
-                wait_p50=percentile(one.waits, 0.5),
-                wait_p95=percentile(one.waits, 0.95),
+                duration_p50=percentile(one.durations, 0.5, one.longest_s),
+                duration_p95=percentile(one.durations, 0.95, one.longest_s),
+                wait_p50=percentile(one.waits, 0.5, one.longest_wait_s),
+                wait_p95=percentile(one.waits, 0.95, one.longest_wait_s),
             )
         )
     return rows
