@@ -1,8 +1,8 @@
 """Takes the README's screenshots from the real app: `make screenshots`.
 
 Starts everything as `make run` does (on free ports, in a temporary data directory), starts the
-demo preset from the dashboard's form in Debian's Chromium, and saves docs/jobs.png and
-docs/job.png while the demo job is under way.
+demo preset from the dashboard's form in Debian's Chromium, and saves docs/job.png and
+docs/jobs.png while the demo job is under way, then docs/stats.png once it has ended.
 """
 
 from __future__ import annotations
@@ -46,8 +46,13 @@ async def shoot(app: App) -> None:
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await only_this_machine(page, app.blocked)
         await sign_in(page, app)
-        for text in ("hello world", "the quick brown fox"):  # a few finished jobs for the list
+        finished = {
+            "Greeting word count": "hello world",
+            "Pangram word count": "the quick brown fox",
+        }
+        for title, text in finished.items():  # a few finished jobs for the list
             await page.goto(f"{app.url}/jobs/new")
+            await page.get_by_label("Title (optional)").fill(title)
             await page.get_by_label("Type").click()
             await page.get_by_role("option", name=re.compile("^text.stats")).click()
             await page.get_by_label("Text").fill(text)
@@ -55,6 +60,7 @@ async def shoot(app: App) -> None:
             await page.wait_for_url(re.compile(r"/jobs/job-"))
         await page.goto(f"{app.url}/jobs/new")
         await page.get_by_role("button", name="Demo: 5 actions").click()
+        await page.get_by_label("Title (optional)").fill("Nightly import, demo")
         await page.get_by_test_id("submit-job").click()
         await page.wait_for_url(re.compile(r"/jobs/job-"))
         await page.get_by_text("Last error").wait_for(timeout=20_000)  # a retry under way
@@ -63,8 +69,13 @@ async def shoot(app: App) -> None:
         await page.goto(f"{app.url}/jobs")
         await page.get_by_text("RUNNING").first.wait_for()
         await page.screenshot(path=str(DOCS / "jobs.png"))
+        await page.get_by_text("RUNNING").first.wait_for(state="detached", timeout=60_000)
+        await page.goto(f"{app.url}/stats")
+        await page.get_by_role("table").wait_for()
+        await asyncio.sleep(1)  # the charts' animation
+        await page.screenshot(path=str(DOCS / "stats.png"), full_page=True)
         await browser.close()
-    print(f"Saved {DOCS / 'job.png'} and {DOCS / 'jobs.png'}")
+    print(f"Saved {DOCS / 'job.png'}, {DOCS / 'jobs.png'} and {DOCS / 'stats.png'}")
 
 
 if __name__ == "__main__":
