@@ -523,6 +523,34 @@ async def test_a_big_jobs_counts_follow_every_pending_activity_not_only_its_page
     assert described == 2  # the job, its one running batch
 
 
+async def test_a_big_job_whose_batch_cannot_be_described_still_shows_its_own_state() -> None:
+    """Its batches' pending activities are extra details: a batch Temporal cannot describe
+    right now leaves the counts as the workflow says them, never the job unreadable."""
+    page = job_state(("a", Status.RUNNING), ("b", Status.RUNNING))
+    page.actions_total, page.progress = 300, Progress(total=300, running=250, completed=50)
+    page.batches = [BatchRef(workflow_id="job-1.b0", count=200)]
+    temporal = FakeTemporal(Run("r1", request("a", "b"), answer=page))
+    real_handle = temporal.get_workflow_handle
+
+    class Unreadable(FakeHandle):
+        async def describe(self, **_: Any) -> Any:
+            raise RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")
+
+    def handle(job_id: str, **options: Any) -> Any:
+        if job_id == "job-1.b0":
+            return Unreadable(temporal, job_id, Run("b0", request("a")))
+        return real_handle(job_id, **options)
+
+    temporal.get_workflow_handle = handle  # type: ignore[method-assign]
+    description = DescribeWorkflowExecutionResponse(pending_activities=[])
+    description.pending_children.add(workflow_id="job-1.b0")
+    hub = StatusHub(cast(Client, temporal), clean_settings())
+    hub._reads.describe = describing(hub._reads.describe, {"job-1": description})  # type: ignore[method-assign]
+    view = (await hub.snapshot("job-1")).view
+    await hub.close()
+    assert (view.progress.running, view.progress.completed) == (250, 50)
+
+
 def describing(describe: Any, raw: dict[str, DescribeWorkflowExecutionResponse]) -> Any:
     """The stand-in's describe, with these raw descriptions of some workflows."""
 

@@ -461,8 +461,8 @@ class StatusHub:
         async def pending_of(workflow_id: str) -> list[PendingActivityInfo]:
             try:
                 batch = await self._reads.describe(workflow_id)
-            except JobNotFound:
-                return []
+            except (JobNotFound, TemporalUnavailable, RPCError):
+                return []  # extra details: the job's own state never waits for them
             return list(batch.raw_description.pending_activities)
 
         found = await asyncio.gather(*(pending_of(i) for i in ids[:MAX_BATCHES_DESCRIBED]))
