@@ -305,7 +305,7 @@ def _within(
 ) -> datetime | None:
     """A worker's clock, kept between when the action was scheduled and when its end was seen
     here: clocks differ, and workers in other languages may report anything."""
-    if moment is None:
+    if moment is None or moment.tzinfo is None:  # no zone: not a moment anyone can place
         return None
     if earliest is not None and moment < earliest:
         return earliest

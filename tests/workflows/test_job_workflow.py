@@ -589,3 +589,20 @@ async def test_every_completed_action_says_when_its_work_started(
     assert action.started_at is not None
     assert action.finished_at is not None
     assert action.scheduled_at <= action.started_at <= action.finished_at
+
+
+async def test_a_worker_that_says_a_time_without_a_zone_still_completes_its_action(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Workers in other languages may say anything: a start time with no zone cannot be
+    compared with the workflow's, so it is dropped instead of failing every workflow task."""
+
+    @activity.defn(name="demo.sleep")
+    async def naive(action: ActionInput) -> dict[str, Any]:
+        return {"result": "done", "attempt": 1, "started_at": "2026-01-01T00:00:00"}
+
+    request = {"actions": [{"type": "demo.sleep", "params": {"seconds": 0}}]}
+    status = await asyncio.wait_for(run_job(time_skipping_env, request, [naive]), 60)
+    (action,) = status.actions
+    assert (action.status, action.result) == (Status.COMPLETED, "done")
+    assert action.started_at is None or action.started_at.tzinfo is not None
