@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from web.status.job_stats import added_up, summarized
+from web.status.job_stats import MAX_TYPES_SHOWN, added_up, summarized
 from workflows.contract import ActionState, Status
-from workflows.job_memo import BOUNDS_S, action_stats
+from workflows.job_memo import BOUNDS_S, OTHER_TYPE, action_stats
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -53,9 +53,18 @@ def test_jobs_add_up_per_type_with_rates_and_percentiles() -> None:
         {"http": {"count": 1, "durations": [1, 2]}},  # not the buckets' number of counts
         {"http": {"count": 1, "durations": [-1] * (len(BOUNDS_S) + 1)}},
         {7: {"count": 1}},
+        {"<b>not a type</b>": {"count": 1}},  # keys are action types, or the page shows them
+        {"x" * 65: {"count": 1}},
     ],
 )
 def test_what_is_not_a_jobs_statistics_is_left_out(foreign: object) -> None:
     mine = memo(action("http", Status.COMPLETED, 1, 0.7))
     (http,) = summarized(added_up([mine, foreign]))
     assert (http.count, http.success_rate) == (1, 1.0)
+
+
+def test_another_clients_thousands_of_types_stay_a_readable_table() -> None:
+    many = {f"t{i}": {"count": 1} for i in range(5_000)}
+    types = added_up([many])
+    assert len(types) == MAX_TYPES_SHOWN + 1  # the rest are counted as one row
+    assert types[OTHER_TYPE].count == 5_000 - MAX_TYPES_SHOWN

@@ -8,6 +8,7 @@ viewer of the same scope and window, and made again only once it is MAX_AGE_S ol
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,12 +20,15 @@ from fanout.settings import Settings
 from web.status.job_lists import Shared
 from web.status.temporal import TemporalReads
 from workflows import search_attributes as sa
-from workflows.job_memo import STATS_MEMO, TypeStats, percentile
+from workflows.contract import ACTION_TYPE_PATTERN
+from workflows.job_memo import MAX_TYPES, OTHER_TYPE, STATS_MEMO, TypeStats, percentile
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 MAX_AGE_S = 30.0
 MAX_JOBS = 5000  # ended jobs read per window, newest first
 PAGE_SIZE = 1000
+MAX_TYPES_SHOWN = 2 * MAX_TYPES  # types in one page's table; the rest under OTHER_TYPE
+TYPE_NAME = re.compile(ACTION_TYPE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class ActionStatistics:
     since: datetime
 
 
+def _type_name(kind: str) -> bool:
+    return kind == OTHER_TYPE or (len(kind) <= 64 and TYPE_NAME.fullmatch(kind) is not None)
+
+
 def added_up(memos: list[Any]) -> dict[str, TypeStats]:
     """The per-type statistics of many jobs' memos; what is not a job's statistics (another
     client's memo, or none) is left out."""
@@ -68,8 +76,12 @@ def added_up(memos: list[Any]) -> dict[str, TypeStats]:
                 one = TypeStats.model_validate(raw)
             except ValidationError:
                 continue
-            if isinstance(kind, str) and one.count:
+            if not (isinstance(kind, str) and one.count and _type_name(kind)):
+                continue  # another client's memo may hold any key
+            if kind in total or len(total) < MAX_TYPES_SHOWN:
                 total.setdefault(kind, TypeStats()).add(one)
+            else:
+                total.setdefault(OTHER_TYPE, TypeStats()).add(one)
     return total
 
 
