@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from temporalio.service import RPCError
 
 from web.auth import User
 from web.dashboard import session
@@ -92,7 +93,11 @@ class JobList:
                 )
             )
             self.problem = None
-        except (TemporalUnavailable, RuntimeError):
+        except ValueError:  # a next page's token Temporal no longer takes: the first page
+            self.tokens, self.next_token = [None], None
+            self.problem = self.t("unavailable")
+            return
+        except (TemporalUnavailable, RPCError, RuntimeError):
             self.problem = self.t("unavailable")
             return
         running = [job for job in jobs if job.status is Status.RUNNING] if live else []

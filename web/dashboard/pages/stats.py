@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from temporalio.service import RPCError
 
 from web.auth import User
 from web.dashboard import session
@@ -34,7 +35,7 @@ class StatsView:
         try:
             self.stats = await current().statistics.get(key)
             self.problem = None
-        except (TemporalUnavailable, RuntimeError):
+        except (TemporalUnavailable, RPCError, RuntimeError):
             self.problem = self.t("unavailable")
 
     async def refresh(self) -> None:
