@@ -34,6 +34,7 @@ KEYS = {
     "dave": "dave-key-01234567890",
     "fuzz": "fuzz-key-01234567890",
     "erin": "erin-key-01234567890",  # the statistics page's test: only its own jobs
+    "gina": "gina-key-01234567890",  # the jobs page's failed rows: no running job of another test
 }
 
 
