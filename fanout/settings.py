@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = Field(None, description="CA that signed the server, PEM.")
     temporal_tls_server_name: str | None = Field(None, description="Override the TLS SNI name.")
     temporal_api_key: SecretStr | None = Field(None, description="Temporal Cloud API key.")
-    temporal_profile: InstanceOf[ClientConfigProfile] = Field(
+    temporal_loaded_profile: InstanceOf[ClientConfigProfile] = Field(
         default_factory=ClientConfigProfile,
         repr=False,
         exclude=True,
@@ -291,7 +291,7 @@ class TemporalEnvConfig(PydanticBaseSettingsSource):
         if not TypeAdapter(bool).validate_python(enabled):
             return {}
         profile = ClientConfigProfile.load()
-        values: dict[str, Any] = {"temporal_profile": profile}
+        values: dict[str, Any] = {"temporal_loaded_profile": profile}
         if profile.address:
             values["temporal_address"] = profile.address
         if profile.namespace:

@@ -39,7 +39,7 @@ def connect_config(settings: Settings) -> ClientConnectConfig:
     setting that is set in its place; the dev server of `make run` in plain gRPC."""
     if settings.uses_dev_server:  # it takes neither TLS nor an API key
         return {"target_host": settings.temporal_target, "namespace": settings.namespace}
-    profile = settings.temporal_profile
+    profile = settings.temporal_loaded_profile
     base = profile.tls or ClientConfigTLS()
     tls = ClientConfigTLS(
         disabled=base.disabled if settings.temporal_tls is None else not settings.temporal_tls,
