@@ -2,8 +2,8 @@
 
 Starts the Temporal dev server (SQLite file in FANOUT_DATA_DIR, Web UI on), a worker and the web
 app, with the commands of `fanout.stack`; prints the URLs once everything is ready; on Ctrl+C or
-SIGTERM stops every process it started. With FANOUT_TEMPORAL_ADDRESS set it uses that server and
-starts none.
+SIGTERM stops every process it started. With an address for Temporal (FANOUT_TEMPORAL_ADDRESS, or
+Temporal's own TEMPORAL_ADDRESS or temporal.toml profile) it uses that server and starts none.
 """
 
 from __future__ import annotations
@@ -62,7 +62,13 @@ class Launcher:
         self.children: list[Child] = []
         self.python = sys.executable
         self.token = config.dev_token or ""
-        self.env = {**os.environ, "FANOUT_TEMPORAL_ADDRESS": config.temporal_target}
+        self.env = {
+            **os.environ,
+            "FANOUT_TEMPORAL_ADDRESS": config.temporal_target,
+            "FANOUT_NAMESPACE": config.namespace,
+        }
+        if config.uses_dev_server:  # no TEMPORAL_* profile's TLS or key for the dev server
+            self.env["FANOUT_TEMPORAL_ENV_CONFIG"] = "false"
         if config.ui_url:  # children see an explicit address, so tell them where the UI is
             self.env["FANOUT_TEMPORAL_UI_URL"] = config.ui_url
 

@@ -1,12 +1,20 @@
-"""Every setting of Fanout, read from `FANOUT_*` environment variables (and `.env`)."""
+"""Every setting of Fanout, read from `FANOUT_*` environment variables (and `.env`), on top of
+Temporal's own connection conventions (`TEMPORAL_*` variables, `temporal.toml` profiles)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, InstanceOf, SecretStr, TypeAdapter, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from temporalio.envconfig import ClientConfigProfile
 
 
 class Settings(BaseSettings):
@@ -18,7 +26,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
-    # Temporal connection. Unset address: `make run` starts a dev server on DEV_SERVER_PORT.
+    # Temporal connection: Temporal's TEMPORAL_* variables and temporal.toml profile first
+    # (TemporalEnvConfig below), each FANOUT_* one set overriding its part. No address from
+    # either: `make run` starts a dev server on DEV_SERVER_PORT.
+    temporal_env_config: bool = Field(
+        True,
+        description="Read Temporal's TEMPORAL_* variables and temporal.toml profile (false: "
+        "only FANOUT_* settings, e.g. to keep make run on its dev server).",
+    )
     temporal_address: str | None = None
     namespace: str = "default"
     task_queue: str = "fanout-jobs"
@@ -27,12 +42,21 @@ class Settings(BaseSettings):
     )
 
     # Remote Temporal (self-hosted with TLS, or Temporal Cloud)
-    temporal_tls: bool = Field(False, description="Use TLS (implied by an API key or a cert).")
+    temporal_tls: bool | None = Field(
+        None, description="Use TLS; unset: implied by an API key, a certificate or a CA."
+    )
     temporal_tls_cert: Path | None = Field(None, description="Client certificate (mTLS), PEM.")
     temporal_tls_key: Path | None = Field(None, description="Client private key (mTLS), PEM.")
     temporal_tls_ca: Path | None = Field(None, description="CA that signed the server, PEM.")
     temporal_tls_server_name: str | None = Field(None, description="Override the TLS SNI name.")
     temporal_api_key: SecretStr | None = Field(None, description="Temporal Cloud API key.")
+    temporal_loaded_profile: InstanceOf[ClientConfigProfile] = Field(
+        default_factory=ClientConfigProfile,
+        repr=False,
+        exclude=True,
+        description="What TEMPORAL_* and temporal.toml say, as loaded (TLS material, gRPC "
+        "metadata); filled in by TemporalEnvConfig, not by a variable of its own.",
+    )
 
     # Operations
     log_format: Literal["text", "json"] = "text"
@@ -168,7 +192,24 @@ class Settings(BaseSettings):
     )
     worker_shutdown_grace_s: float = Field(10.0, ge=0)
 
-    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            TemporalEnvConfig(settings_cls),
+        )
+
+    @field_validator("webhook_secret", "temporal_tls", mode="before")
     @classmethod
     def _unset_if_empty(cls, value: Any) -> Any:
         return None if value == "" else value  # compose passes unset variables as ""
@@ -234,6 +275,30 @@ class Settings(BaseSettings):
     def resolved_result_store_url(self) -> str:
         """The result store's URL: the configured one, or `file://` DATA_DIR/results."""
         return self.result_store_url or (self.data_dir / "results").resolve().as_uri()
+
+
+class TemporalEnvConfig(PydanticBaseSettingsSource):
+    """The lowest source: the profile Temporal's CLI and SDKs would connect with (TEMPORAL_PROFILE
+    of TEMPORAL_CONFIG_FILE or ~/.config/temporalio/temporal.toml, then TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*...), so a machine set up for
+    `temporal` reaches the same server."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the profile as a whole
+
+    def __call__(self) -> dict[str, Any]:
+        enabled = self.current_state.get("temporal_env_config", True)
+        if not TypeAdapter(bool).validate_python(enabled):
+            return {}
+        profile = ClientConfigProfile.load()
+        values: dict[str, Any] = {"temporal_loaded_profile": profile}
+        if profile.address:
+            values["temporal_address"] = profile.address
+        if profile.namespace:
+            values["namespace"] = profile.namespace
+        if profile.api_key:
+            values["temporal_api_key"] = profile.api_key
+        return values
 
 
 settings = Settings()

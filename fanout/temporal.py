@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from typing import NoReturn
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigTLS, ClientConnectConfig
 from temporalio.runtime import Runtime
-from temporalio.service import RetryConfig, TLSConfig
+from temporalio.service import RetryConfig
 
 from fanout.settings import Settings
 from workflows import search_attributes as sa
@@ -23,35 +25,44 @@ async def connect(
 
     `lazy` defers connecting to the first call (the web app starts while Temporal is down).
     """
-    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
-        settings.temporal_target,
-        namespace=settings.namespace,
+        **connect_config(settings),
         data_converter=pydantic_data_converter,
-        tls=tls_config(settings),
-        api_key=api_key,
         lazy=lazy,
         runtime=runtime,
         retry_config=RetryConfig(max_retries=2) if lazy else None,
     )
 
 
-def tls_config(settings: Settings) -> TLSConfig | bool:
-    """TLS as the settings ask for it: mTLS files, a private CA, or the system's roots."""
-    files = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
-    if not any(files) and not settings.temporal_tls_server_name:
-        return settings.temporal_tls or settings.temporal_api_key is not None
-    cert, key, ca = (path.read_bytes() if path else None for path in files)
-    if (cert is None) != (key is None):
-        raise ValueError(
-            "Set both FANOUT_TEMPORAL_TLS_CERT and FANOUT_TEMPORAL_TLS_KEY, or neither."
-        )
-    return TLSConfig(
-        client_cert=cert,
-        client_private_key=key,
-        server_root_ca_cert=ca,
-        domain=settings.temporal_tls_server_name,
+def connect_config(settings: Settings) -> ClientConnectConfig:
+    """Where and how to connect: Temporal's profile (TEMPORAL_*, temporal.toml) with each FANOUT_*
+    setting that is set in its place; the dev server of `make run` in plain gRPC."""
+    if settings.uses_dev_server:  # it takes neither TLS nor an API key
+        return {"target_host": settings.temporal_target, "namespace": settings.namespace}
+    profile = settings.temporal_loaded_profile
+    base = profile.tls or ClientConfigTLS()
+    tls = ClientConfigTLS(
+        disabled=base.disabled if settings.temporal_tls is None else not settings.temporal_tls,
+        server_name=settings.temporal_tls_server_name or base.server_name,
+        server_root_ca_cert=settings.temporal_tls_ca or base.server_root_ca_cert,
+        client_cert=settings.temporal_tls_cert or base.client_cert,
+        client_private_key=settings.temporal_tls_key or base.client_private_key,
     )
+    if (tls.client_cert is None) != (tls.client_private_key is None):
+        raise ValueError(
+            "Set both a client certificate and its key (FANOUT_TEMPORAL_TLS_CERT and "
+            "FANOUT_TEMPORAL_TLS_KEY, or TEMPORAL_TLS_CLIENT_CERT_PATH and "
+            "TEMPORAL_TLS_CLIENT_KEY_PATH), or neither."
+        )
+    api_key = settings.temporal_api_key
+    merged = replace(
+        profile,
+        address=settings.temporal_target,
+        namespace=settings.namespace,
+        api_key=api_key.get_secret_value() if api_key else None,
+        tls=None if tls == ClientConfigTLS() else tls,  # none: plain, or TLS for an API key
+    )
+    return merged.to_client_connect_config()
 
 
 async def missing_search_attributes(client: Client) -> list[str]:

@@ -20,9 +20,10 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="fanout-tests-cwd-"))
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
-    """This process's environment without any FANOUT_* setting, plus `overrides`."""
+    """This process's environment without any FANOUT_* setting, plus `overrides`; Temporal's
+    own connection settings (TEMPORAL_ADDRESS, a temporal.toml profile) are off for it too."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANOUT_")}
-    return env | overrides
+    return env | {"FANOUT_TEMPORAL_ENV_CONFIG": "false"} | overrides
 
 
 class Proc(stack.Proc):

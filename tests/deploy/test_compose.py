@@ -6,13 +6,15 @@ import json
 import os
 import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+import uvicorn
 import yaml
 
 from activities import registry
+from fanout.settings import Settings
 from tests.conftest import BIN, REPO
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -192,11 +194,101 @@ def test_shell_scripts_parse() -> None:
 def test_the_server_dispatches_each_users_tasks_fairly(config: dict[str, Any]) -> None:
     """Jobs carry their owner as fairness key; the server must have fairness on to honour it
     (the dev server of make run gets the same through its command line)."""
-    server = config["services"]["temporal"]
-    path = server["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
-    (mount,) = [v for v in server["volumes"] if v["target"].endswith(path)]
-    dynamic = yaml.safe_load(Path(mount["source"]).read_text())
+    dynamic = yaml.safe_load(dynamic_config_file(config).read_text())
     assert dynamic["matching.enableFairness"] == [{"value": True}]
+
+
+def dynamic_config_file(config: dict[str, Any]) -> Path:
+    """The file of this checkout the server reads as its dynamic config."""
+    server = config["services"]["temporal"]
+    # Relative to the image's working directory, /etc/temporal.
+    named: str = server["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    path = PurePosixPath("/etc/temporal") / named
+    (mount,) = [v for v in server["volumes"] if path.is_relative_to(v["target"])]
+    assert mount["read_only"]
+    source: str = mount["source"]
+    target: str = mount["target"]
+    return Path(source) / path.relative_to(target)
+
+
+def test_the_dynamic_config_is_the_folder_in_deploy(config: dict[str, Any]) -> None:
+    """deploy/temporal/dynamicconfig/ is mounted whole: a file added there reaches the server."""
+    file = dynamic_config_file(config)
+    assert file.parent == REPO / "deploy" / "temporal" / "dynamicconfig"
+    assert file.exists()
+    for each in file.parent.glob("*.yaml"):
+        assert isinstance(yaml.safe_load(each.read_text()), dict), each
+
+
+@pytest.mark.parametrize("service", ["worker", "worker-http"])
+def test_docker_gives_a_stopping_worker_its_whole_shutdown_grace(
+    config: dict[str, Any], service: str
+) -> None:
+    """Docker SIGKILLs a container stop_grace_period after SIGTERM; the worker needs its
+    shutdown grace for running actions, then a few seconds to leave Temporal."""
+    worker = config["services"][service]
+    grace = float(
+        worker["environment"].get(
+            "FANOUT_WORKER_SHUTDOWN_GRACE_S",
+            Settings.model_fields["worker_shutdown_grace_s"].default,
+        )
+    )
+    assert seconds(worker["stop_grace_period"]) >= grace + 5
+
+
+def seconds(duration: str) -> float:
+    """A Compose duration (`1m30s`, `20s`) in seconds."""
+    parts = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert duration, "no duration"
+    assert parts is not None, duration
+    return 60 * int(parts.group(1) or 0) + int(parts.group(2) or 0)
+
+
+@pytest.mark.parametrize("service", ["worker", "worker-http"])
+def test_workers_are_checked_on_the_metrics_port_they_serve(
+    config: dict[str, Any], service: str
+) -> None:
+    worker = config["services"][service]
+    check = " ".join(worker["healthcheck"]["test"])
+    port = worker["environment"]["FANOUT_METRICS_PORT"]
+    assert f"http://localhost:{port}/metrics" in check
+    assert worker["environment"]["FANOUT_METRICS_HOST"] == "0.0.0.0"  # localhost reaches it
+
+
+def test_the_proxies_uvicorn_trusts_are_a_setting(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default only loopback's forwarded headers count; FORWARDED_ALLOW_IPS in .env names the
+    proxy in front of the web app, and uvicorn reads it (no flag on the command overrides it)."""
+    web = config["services"]["web"]
+    assert web["environment"]["FORWARDED_ALLOW_IPS"] == "127.0.0.1,::1"
+    assert not any("forwarded-allow-ips" in arg for arg in web["command"])
+    result = compose(
+        "config", "--format", "json", env=SECRETS | {"FORWARDED_ALLOW_IPS": "172.18.0.1"}
+    )
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout)["services"]["web"]["environment"]
+    assert env["FORWARDED_ALLOW_IPS"] == "172.18.0.1"
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", env["FORWARDED_ALLOW_IPS"])
+    assert uvicorn.Config("web.app:app").forwarded_allow_ips == "172.18.0.1"
+
+
+def test_image_versions_are_set_in_one_place_and_overridable(config: dict[str, Any]) -> None:
+    text = COMPOSE.read_text()
+    services = text[text.index("\nservices:") :]
+    images = re.findall(r"^\s+image: (.+)$", services, re.M)
+    pulled = [image for image in images if not image.endswith(":local")]  # built here
+    assert pulled, "no image pulled"
+    assert all(image.startswith("*") for image in pulled), pulled  # an alias of x-images
+    result = compose("config", "--format", "json", env=SECRETS | {"TEMPORAL_VERSION": "1.99.0"})
+    assert result.returncode == 0, result.stderr
+    upgraded = json.loads(result.stdout)["services"]
+    for name in ("temporal", "temporal-schema", "temporal-register"):
+        assert upgraded[name]["image"].endswith(":1.99.0"), name
+    assert upgraded["temporal-ui"]["image"] == config["services"]["temporal-ui"]["image"]
+    example = (REPO / ".env.example").read_text()
+    for variable in set(re.findall(r"\$\{(\w+_VERSION):-", text)):
+        assert f"# {variable}=" in example, variable
 
 
 def test_workers_and_web_keep_large_results_in_the_compose_store(config: dict[str, Any]) -> None:

@@ -140,11 +140,18 @@ async def until(
     return job
 
 
+@pytest.mark.parametrize(
+    "variable", ["FANOUT_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS"], ids=["fanout", "temporal-cli"]
+)
 async def test_external_temporal_address_starts_no_server(
-    tmp_path: Path, dev_env: WorkflowEnvironment
+    tmp_path: Path, dev_env: WorkflowEnvironment, variable: str
 ) -> None:
+    """Fanout's own setting, or the Temporal CLI's variable (read as the CLI reads it)."""
     data, target = tmp_path / "data", dev_env.client.service_client.config.target_host
-    proc, _ = await make_run(data, FANOUT_TEMPORAL_ADDRESS=target)
+    if variable == "TEMPORAL_ADDRESS":  # test processes ignore Temporal's variables unless told
+        proc, _ = await make_run(data, FANOUT_TEMPORAL_ENV_CONFIG="true", TEMPORAL_ADDRESS=target)
+    else:
+        proc, _ = await make_run(data, FANOUT_TEMPORAL_ADDRESS=target)
     try:
         assert f"Temporal                  {target} (namespace default, external server)" in (
             proc.output
