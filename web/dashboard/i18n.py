@@ -136,6 +136,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "error": ("Error", "Erro"),
     "duration": ("Duration", "Duração"),
     "not_found": ("Job {id} not found.", "Job {id} não encontrado."),
+    "list_refused": (
+        "Temporal refused to list these jobs: {reason}",
+        "O Temporal recusou listar estes jobs: {reason}",
+    ),
+    "page_gone": (
+        "That page of jobs is gone; the first page follows.",
+        "Essa página de jobs não existe mais; a primeira página vem a seguir.",
+    ),
     "unavailable": (
         "Temporal is unreachable; retrying…",
         "Temporal inacessível; tentando de novo…",

@@ -95,9 +95,13 @@ class JobList:
             self.problem = None
         except ValueError:  # a next page's token Temporal no longer takes: the first page
             self.tokens, self.next_token = [None], None
-            self.problem = self.t("unavailable")
+            await self.load(live)
+            self.problem = self.problem or self.t("page_gone")
             return
-        except (TemporalUnavailable, RPCError, RuntimeError):
+        except RPCError as refused:  # not an outage: Temporal says what it will not do
+            self.problem = self.t("list_refused", reason=refused.message[:300])
+            return
+        except (TemporalUnavailable, RuntimeError):
             self.problem = self.t("unavailable")
             return
         running = [job for job in jobs if job.status is Status.RUNNING] if live else []

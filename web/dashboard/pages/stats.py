@@ -35,7 +35,9 @@ class StatsView:
         try:
             self.stats = await current().statistics.get(key)
             self.problem = None
-        except (TemporalUnavailable, RPCError, RuntimeError):
+        except RPCError as refused:  # not an outage: Temporal says what it will not do
+            self.problem = self.t("list_refused", reason=refused.message[:300])
+        except (TemporalUnavailable, RuntimeError):
             self.problem = self.t("unavailable")
 
     async def refresh(self) -> None:
