@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
@@ -26,11 +27,12 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-app = typer.Typer(help="Start and watch Fanout jobs.", no_args_is_help=True)
+app = typer.Typer(help="Start and watch Fanout jobs.", pretty_exceptions_enable=False)
 out = Console()
 err = Console(stderr=True)
 
 EXIT = {"COMPLETED": 0, "FAILED": 1, "CANCELLED": 3}
+EXIT_USAGE = 2  # click's own code for a bad option or argument
 EXIT_API_ERROR = 4
 STATUS_STYLE = {
     "PENDING": "dim",
@@ -45,6 +47,24 @@ Token = Annotated[
     str, typer.Option(envvar="FANOUT_TOKEN", help="Your API key.", show_default=False)
 ]
 JobIdArg = Annotated[str, typer.Argument(help="The job's id.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"fanout {package_version('fanout')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Start and watch Fanout jobs."""
 
 
 def _client(url: str, token: str) -> httpx.Client:
@@ -80,7 +100,11 @@ def _parse_action(text: str) -> dict[str, Any]:
         try:
             action["params"] = json.loads(params)
         except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"params of {kind!r} are not JSON: {exc}") from None
+            raise typer.BadParameter(
+                f"the params of {kind!r} are not JSON ({exc.msg} at column {exc.colno}):"
+                f' write {kind}:\'{{"key": "value"}}\'',
+                param_hint="--action",
+            ) from None
     return action
 
 
@@ -106,14 +130,13 @@ def submit(
     watch_job: Annotated[bool, typer.Option("--watch", "-w", help="Then watch it live.")] = False,
 ) -> None:
     """Start a job from --action flags or a JSON file; prints its id."""
-    if file is not None:
-        body = json.loads(sys.stdin.read() if str(file) == "-" else file.read_text())
-    else:
-        body = {}
+    body = _read_request(file) if file is not None else {}
     body.setdefault("actions", [])
     body["actions"] += [_parse_action(a) for a in action or []]
     if not body["actions"]:
-        raise typer.BadParameter("give at least one --action or a --file with actions")
+        raise typer.BadParameter(
+            "give at least one --action or a --file with actions", param_hint="--action"
+        )
     if title is not None:
         body["title"] = title
     if fail_fast:
@@ -125,13 +148,43 @@ def submit(
     for pair in label or []:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise typer.BadParameter(f"label {pair!r} is not key=value")
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--label")
         body.setdefault("labels", {})[key] = value
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     accepted = _call(url, token, "POST", "/api/jobs", json=body, headers=headers)
     out.print(accepted["job_id"], highlight=False)
     if watch_job:
         watch(accepted["job_id"], url, token)
+
+
+def _read_request(file: Path) -> dict[str, Any]:
+    """The job request in `file` ('-': standard input), or a usage error that says what to fix."""
+    name = "standard input" if str(file) == "-" else str(file)
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot read {name} ({exc.strerror}): give the path of a JSON job request",
+            param_hint="--file",
+        ) from None
+    except UnicodeDecodeError:
+        raise typer.BadParameter(
+            f"{name} is not UTF-8 text: give a JSON job request", param_hint="--file"
+        ) from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(
+            f"{name} is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            param_hint="--file",
+        ) from None
+    if not isinstance(body, dict):
+        raise typer.BadParameter(
+            f'{name} holds JSON but not an object: write {{"actions": [...]}}',
+            param_hint="--file",
+        )
+    return body
 
 
 @app.command()
@@ -398,7 +451,20 @@ def _job_table(job: dict[str, Any]) -> Table:
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a usage error is one line on stderr and exit code 2, never a traceback."""
+    args = sys.argv[1:] or ["--help"]
+    try:
+        code = app(args, standalone_mode=False)
+    except typer.TyperException as exc:  # click's UsageError and BadParameter, vendored by Typer
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err.print(f"error: {message}{hint}", markup=False, highlight=False, soft_wrap=True)
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+    except typer.Abort:
+        err.print("Aborted.", highlight=False)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,50 @@ async def test_a_title_and_labels_to_start_show_and_search_with(api: Api) -> Non
     refused = await fanout(api, "list", "--label", "team")
     assert refused.process.returncode == 4
     assert "label must be key=value" in refused.output
+
+
+async def test_version_is_the_package_version() -> None:
+    proc = await fanout("http://127.0.0.1:9", "--version")
+    assert proc.process.returncode == 0, proc.output
+    assert proc.lines == [f"fanout {version('fanout')}"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (("submit", "--file", "/nonexistent/job.json"), None,
+         "Invalid value for --file: cannot read /nonexistent/job.json (No such file or directory)"),
+        (("submit", "--file", "-"), b'{"actions": [', "Invalid value for --file: standard input is"
+         " not JSON (Expecting value at line 1, column 14)"),
+        (("submit", "--file", "-"), b"[1, 2]", 'not an object: write {"actions": [...]}'),
+        (("submit", "--file", "-"), b"\xff\xfe", "standard input is not UTF-8 text"),
+        (("submit",), None, "give at least one --action or a --file with actions"),
+        (("submit", "-a", "demo.sleep:{seconds: 1}"), None,
+         "the params of 'demo.sleep' are not JSON"),
+        (("submit", "-a", "demo.sleep", "--label", "team"), None, "'team' is not key=value"),
+        (("submit", "-a", "demo.sleep", "--tolerate", "many"), None,
+         "Invalid value for '--tolerate'"),
+        (("status",), None, "Missing argument"),
+        (("lst",), None, "No such command 'lst'. Did you mean 'list'?"),
+        (("list", "--colour"), None, "No such option: --colour"),
+    ],
+)  # fmt: skip
+async def test_a_usage_error_is_one_line_and_exit_2(
+    args: tuple[str, ...], stdin: bytes | None, says: str
+) -> None:
+    proc = await fanout("http://127.0.0.1:9", *args, stdin=stdin)  # never reached
+    assert proc.process.returncode == 2, proc.output
+    (line,) = proc.lines
+    assert line.startswith("error: ")
+    assert says in line
+    assert line.endswith("--help)")  # where to read what to write instead
+
+
+async def test_a_file_the_api_refuses_is_one_line_and_exit_4(api: Api, tmp_path: Path) -> None:
+    request = tmp_path / "job.json"
+    request.write_text(json.dumps({"actions": [{"type": "demo.sleep"}], "max_parallel": -1}))
+    proc = await fanout(api, "submit", "--file", str(request))
+    assert proc.process.returncode == 4, proc.output
+    (line,) = proc.lines
+    assert line.startswith("error: 422: ")
+    assert "max_parallel" in line
