@@ -11,6 +11,7 @@ fanout result JOB_ID 'demo.blob#1' -o blob.bin   # an action's whole result
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from importlib.metadata import version as package_version
@@ -47,6 +48,37 @@ Token = Annotated[
     str, typer.Option(envvar="FANOUT_TOKEN", help="Your API key.", show_default=False)
 ]
 JobIdArg = Annotated[str, typer.Argument(help="The job's id.")]
+
+
+class Format(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+FormatOpt = Annotated[
+    Format,
+    typer.Option(
+        "--output", "-o", help="text for people; json, or jsonl (one object a line) for scripts."
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --output json.")]
+
+
+def _format(output: Format, as_json: bool) -> Format:
+    return Format.JSON if as_json else output
+
+
+def _emit(data: Any, output: Format) -> None:
+    """`data` as one JSON document, or (a list) as JSON lines: one item a line."""
+    if output is Format.JSON:
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    else:
+        items = data if isinstance(data, list) else [data]
+        text = "\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+    if text:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def _print_version(value: bool) -> None:
@@ -128,8 +160,12 @@ def submit(
     label: Annotated[list[str] | None, typer.Option(help="key=value; repeatable.")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Same key, same job.")] = None,
     watch_job: Annotated[bool, typer.Option("--watch", "-w", help="Then watch it live.")] = False,
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Start a job from --action flags or a JSON file; prints its id."""
+    """Start a job from --action flags or a JSON file; prints its id (with -o json, the
+    API's answer; with --watch -o json, only the job's final state)."""
+    output = _format(output, as_json)
     body = _read_request(file) if file is not None else {}
     body.setdefault("actions", [])
     body["actions"] += [_parse_action(a) for a in action or []]
@@ -152,9 +188,12 @@ def submit(
         body.setdefault("labels", {})[key] = value
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     accepted = _call(url, token, "POST", "/api/jobs", json=body, headers=headers)
-    out.print(accepted["job_id"], highlight=False)
+    if output is Format.TEXT:
+        out.print(accepted["job_id"], highlight=False)
+    elif output is Format.JSONL or not watch_job:
+        _emit(accepted, output)
     if watch_job:
-        watch(accepted["job_id"], url, token)
+        watch(accepted["job_id"], url, token, output)
 
 
 def _read_request(file: Path) -> dict[str, Any]:
@@ -192,12 +231,13 @@ def status(
     job_id: JobIdArg,
     url: Url = "http://127.0.0.1:8000",
     token: Token = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show a job's status and every action."""
     job = _call(url, token, "GET", f"/api/jobs/{job_id}")
-    if as_json:
-        out.print_json(data=job)
+    if (output := _format(output, as_json)) is not Format.TEXT:
+        _emit(job, output)
         return
     out.print(_job_table(job))
 
@@ -207,9 +247,13 @@ def watch(
     job_id: JobIdArg,
     url: Url = "http://127.0.0.1:8000",
     token: Token = "",
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Follow a job live until it ends; the exit code is its outcome."""
-    view = _JobProgress(out)
+    """Follow a job live until it ends; the exit code is its outcome (-o json: its final
+    state; -o jsonl: every state as it arrives)."""
+    output = _format(output, as_json)
+    view = _JobProgress(out, output)
     last_id: str | None = None
     job: dict[str, Any] | None = None
     with _client(url, token) as http, view:
@@ -232,7 +276,10 @@ def watch(
                 continue
     if job is None:
         _fail("the stream ended before any state arrived")
-    out.print(f"Job {job_id} {job['status']}: {_counts(job)}", highlight=False)
+    if output is Format.JSON:
+        _emit(job, output)
+    elif output is Format.TEXT:
+        out.print(f"Job {job_id} {job['status']}: {_counts(job)}", highlight=False)
     raise typer.Exit(EXIT.get(job["status"], EXIT_API_ERROR))
 
 
@@ -250,8 +297,11 @@ def list_jobs(
     ] = None,
     page_size: int = 20,
     page_token: str | None = None,
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
 ) -> None:
-    """List your jobs, running ones first."""
+    """List your jobs, running ones first (-o json: the page with its next_page_token;
+    -o jsonl: one job a line, the next page's token on stderr)."""
     params: dict[str, Any] = {"page_size": page_size}
     if status_filter:
         params["status"] = status_filter.upper()
@@ -262,6 +312,11 @@ def list_jobs(
     if page_token:
         params["page_token"] = page_token
     page = _call(url, token, "GET", "/api/jobs", params=params)
+    if (output := _format(output, as_json)) is not Format.TEXT:
+        _emit(page if output is Format.JSON else page["jobs"], output)
+        if output is Format.JSONL and page["next_page_token"]:
+            err.print(f"more: --page-token {page['next_page_token']}", highlight=False)
+        return
     rows = [("JOB", "STATUS", "DONE", "ACTIONS", "CREATED", "FINISHED", "TITLE")] + [
         (
             job["job_id"],
@@ -287,9 +342,18 @@ def list_jobs(
 
 
 @app.command()
-def cancel(job_id: JobIdArg, url: Url = "http://127.0.0.1:8000", token: Token = "") -> None:
+def cancel(
+    job_id: JobIdArg,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
+) -> None:
     """Cancel a running job."""
-    _call(url, token, "POST", f"/api/jobs/{job_id}/cancel")
+    accepted = _call(url, token, "POST", f"/api/jobs/{job_id}/cancel")
+    if (output := _format(output, as_json)) is not Format.TEXT:
+        _emit(accepted, output)
+        return
     out.print(f"Cancelling {job_id}.", highlight=False)
 
 
@@ -299,12 +363,18 @@ def retry(
     url: Url = "http://127.0.0.1:8000",
     token: Token = "",
     watch_job: Annotated[bool, typer.Option("--watch", "-w", help="Then watch it live.")] = False,
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run a FAILED or CANCELLED job's unfinished actions again."""
-    _call(url, token, "POST", f"/api/jobs/{job_id}/retry")
-    out.print(f"Retrying {job_id}.", highlight=False)
+    accepted = _call(url, token, "POST", f"/api/jobs/{job_id}/retry")
+    output = _format(output, as_json)
+    if output is Format.TEXT:
+        out.print(f"Retrying {job_id}.", highlight=False)
+    elif output is Format.JSONL or not watch_job:
+        _emit(accepted, output)
     if watch_job:
-        watch(job_id, url, token)
+        watch(job_id, url, token, output)
 
 
 @app.command()
@@ -348,10 +418,19 @@ def result(
 
 
 @app.command()
-def actions(url: Url = "http://127.0.0.1:8000", token: Token = "") -> None:
+def actions(
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+    output: FormatOpt = Format.TEXT,
+    as_json: JsonFlag = False,
+) -> None:
     """The action types a job may use, with their parameters."""
+    kinds = _call(url, token, "GET", "/api/actions")
+    if (output := _format(output, as_json)) is not Format.TEXT:
+        _emit(kinds, output)
+        return
     table = Table("type", "params", "description")
-    for kind in _call(url, token, "GET", "/api/actions"):
+    for kind in kinds:
         params = ", ".join(kind["params_schema"].get("properties", {}))
         table.add_row(kind["type"], params, kind["description"])
     out.print(table)
@@ -360,8 +439,9 @@ def actions(url: Url = "http://127.0.0.1:8000", token: Token = "") -> None:
 class _JobProgress:
     """Progress bars per action on a terminal; one line per change otherwise (logs, CI)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, output: Format = Format.TEXT) -> None:
         self.console = console
+        self.output = output
         self.bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -370,7 +450,8 @@ class _JobProgress:
         )
         self.tasks: dict[str, TaskID] = {}
         self.last_line = ""
-        self.live = Live(self.bars, console=console) if console.is_terminal else None
+        terminal = console.is_terminal and output is Format.TEXT
+        self.live = Live(self.bars, console=console) if terminal else None
 
     def __enter__(self) -> _JobProgress:
         if self.live:
@@ -382,6 +463,11 @@ class _JobProgress:
             self.live.__exit__(None, None, None)
 
     def update(self, job: dict[str, Any]) -> None:
+        if self.output is Format.JSONL:
+            _emit(job, self.output)
+            return
+        if self.output is Format.JSON:  # only the final state, once the job ends
+            return
         if not self.live:
             running = [
                 f"{a['name']} {a['progress']:.0f}%" if a.get("progress") else a["name"]

@@ -6,6 +6,7 @@ import json
 import socket
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,50 @@ async def test_a_file_the_api_refuses_is_one_line_and_exit_4(api: Api, tmp_path:
     (line,) = proc.lines
     assert line.startswith("error: 422: ")
     assert "max_parallel" in line
+
+
+async def test_every_command_that_prints_data_prints_json_and_json_lines(api: Api) -> None:
+    def jsonl(proc: Proc) -> list[Any]:
+        assert proc.process.returncode in (0, 1, 3), proc.output
+        return [json.loads(line) for line in proc.lines]
+
+    submitted = await fanout(api, "submit", "-a", 'text.stats:{"text": "a b"}', "-o", "json")
+    job_id = json.loads(submitted.output)["job_id"]
+    watched = jsonl(await fanout(api, "watch", job_id, "-o", "jsonl"))
+    assert watched[-1]["status"] == "COMPLETED"
+    assert all(state["job_id"] == job_id for state in watched)
+    final = json.loads((await fanout(api, "watch", job_id, "--output", "json")).output)
+    assert final["actions"][0]["result"]["words"] == 2
+    for args in (("-o", "json"), ("--json",)):
+        assert json.loads((await fanout(api, "status", job_id, *args)).output) == final
+    (line,) = jsonl(await fanout(api, "status", job_id, "-o", "jsonl"))
+    assert line == final
+
+    with_watch = jsonl(await fanout(api, "submit", "-a", "demo.sleep:{}", "--watch", "-o", "jsonl"))
+    assert "job_id" in with_watch[0]
+    assert with_watch[-1]["status"] == "COMPLETED"
+    only_final = await fanout(api, "submit", "-a", "demo.sleep:{}", "--watch", "--json")
+    assert json.loads(only_final.output)["status"] == "COMPLETED"
+
+    for _ in range(50):  # visibility lists a new job a moment after it starts
+        page = json.loads((await fanout(api, "list", "-o", "json", "--page-size", "50")).output)
+        if job_id in {job["job_id"] for job in page["jobs"]}:
+            break
+    assert "next_page_token" in page
+    rows = jsonl(await fanout(api, "list", "-o", "jsonl", "--page-size", "50"))
+    assert job_id in {row["job_id"] for row in rows}
+
+    kinds = json.loads((await fanout(api, "actions", "-o", "json")).output)
+    assert "demo.sleep" in {kind["type"] for kind in kinds}
+    assert jsonl(await fanout(api, "actions", "-o", "jsonl")) == kinds
+
+    running = json.loads((await fanout(api, "submit", "-a", 'demo.sleep:{"seconds": 60}',
+                                       "-o", "json")).output)["job_id"]  # fmt: skip
+    (cancelled,) = jsonl(await fanout(api, "cancel", running, "-o", "jsonl"))
+    assert cancelled["job_id"] == running
+    assert json.loads((await fanout(api, "watch", running, "--json")).output)["status"] == (
+        "CANCELLED"
+    )
+    (retried,) = jsonl(await fanout(api, "retry", running, "-o", "jsonl"))
+    assert retried["job_id"] == running
+    await fanout(api, "cancel", running)
