@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
+from datetime import datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -323,8 +324,8 @@ def list_jobs(
             job["status"],
             f"{job['percent']}%",
             str(job["action_count"]),
-            _short_time(job["created_at"]),
-            _short_time(job["finished_at"]),
+            _local_time(job["created_at"]),
+            _local_time(job["finished_at"]),
             job.get("title") or "",
         )
         for job in page["jobs"]
@@ -507,9 +508,13 @@ def _counts(job: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _short_time(value: str | None) -> str:
-    """'2026-11-29T03:59:33.18Z' -> '11-29 03:59:33'."""
-    return value[5:19].replace("T", " ") if value else ""
+def _local_time(value: str | None) -> str:
+    """'2026-11-29T03:59:33.18Z' -> '2026-11-29 04:59:33 UTC+01:00' in this machine's zone (TZ)."""
+    if not value:
+        return ""
+    local = datetime.fromisoformat(value).astimezone()
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M:%S} UTC{offset[:3]}:{offset[3:]}"
 
 
 def _styled(status: str) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,11 +21,15 @@ pytestmark = pytest.mark.integration
 
 
 async def fanout(
-    api: Api | str, *args: str, token: str = KEYS["alice"], stdin: bytes | None = None
+    api: Api | str,
+    *args: str,
+    token: str = KEYS["alice"],
+    stdin: bytes | None = None,
+    **env_vars: str,
 ) -> Proc:
     """`fanout <args>` against the API (or a URL), finished."""
     url = api if isinstance(api, str) else api.url
-    env = clean_env(FANOUT_URL=url, FANOUT_TOKEN=token, COLUMNS="200")
+    env = clean_env(FANOUT_URL=url, FANOUT_TOKEN=token, COLUMNS="200", **env_vars)
     proc = await Proc.start([str(BIN / "fanout"), *args], env, stdin=stdin)
     await proc.exit_code(60)
     return proc
@@ -271,3 +277,22 @@ async def test_every_command_that_prints_data_prints_json_and_json_lines(api: Ap
     (retried,) = jsonl(await fanout(api, "retry", running, "-o", "jsonl"))
     assert retried["job_id"] == running
     await fanout(api, "cancel", running)
+
+
+@pytest.mark.parametrize(("zone", "offset"), [("Asia/Kolkata", "+05:30"), ("UTC", "+00:00")])
+async def test_list_shows_times_in_the_local_zone_with_its_offset(
+    api: Api, zone: str, offset: str
+) -> None:
+    job_id = (await fanout(api, "submit", "-a", 'text.stats:{"text": "hi"}', "--watch")).lines[0]
+    for _ in range(50):  # visibility lists a new job a moment after it starts
+        page = json.loads((await fanout(api, "list", "--json", "--page-size", "50")).output)
+        (job,) = [job for job in page["jobs"] if job["job_id"] == job_id] or [None]
+        if job and job["finished_at"]:
+            break
+    assert job is not None
+    created = datetime.fromisoformat(job["created_at"]).astimezone(ZoneInfo(zone))
+    finished = datetime.fromisoformat(job["finished_at"]).astimezone(ZoneInfo(zone))
+    listed = await fanout(api, "list", "--page-size", "50", TZ=zone)
+    (row,) = [line for line in listed.lines if line.startswith(job_id)]
+    assert f"{created:%Y-%m-%d %H:%M:%S} UTC{offset}" in row
+    assert f"{finished:%Y-%m-%d %H:%M:%S} UTC{offset}" in row
