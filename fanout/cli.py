@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import enum
 import json
+import random
 import sys
+import time
 from datetime import datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -22,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 import typer
-from httpx_sse import connect_sse
+from httpx_sse import SSEError, connect_sse
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
@@ -118,11 +120,7 @@ def _call(url: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {url}: {exc}")
     if response.is_error:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        _fail(f"{response.status_code}: {detail}")
+        _fail(f"{response.status_code}: {_detail(response)}")
     return response.json()
 
 
@@ -250,31 +248,16 @@ def watch(
     token: Token = "",
     output: FormatOpt = Format.TEXT,
     as_json: JsonFlag = False,
+    give_up_after: Annotated[
+        float, typer.Option(help="Seconds without a connection before giving up (exit 4).")
+    ] = 300,
 ) -> None:
-    """Follow a job live until it ends; the exit code is its outcome (-o json: its final
-    state; -o jsonl: every state as it arrives)."""
+    """Follow a job live until it ends, reconnecting while the web app is away; the exit code
+    is its outcome (-o json: its final state; -o jsonl: every state as it arrives)."""
     output = _format(output, as_json)
     view = _JobProgress(out, output)
-    last_id: str | None = None
-    job: dict[str, Any] | None = None
     with _client(url, token) as http, view:
-        for _ in range(10):  # reconnect a dropped stream, resuming after the last event
-            headers = {"Last-Event-ID": last_id} if last_id else {}
-            try:
-                with connect_sse(
-                    http, "GET", f"/api/jobs/{job_id}/events", headers=headers, timeout=None
-                ) as source:
-                    if source.response.is_error:
-                        source.response.read()
-                        _fail(f"{source.response.status_code}: {source.response.json()['detail']}")
-                    for event in source.iter_sse():
-                        if not event.data:  # a keep-alive comment
-                            continue
-                        job, last_id = event.json(), event.id or last_id
-                        view.update(job)
-                break
-            except httpx.TransportError:
-                continue
+        job = _follow(http, job_id, view, give_up_after)
     if job is None:
         _fail("the stream ended before any state arrived")
     if output is Format.JSON:
@@ -282,6 +265,68 @@ def watch(
     elif output is Format.TEXT:
         out.print(f"Job {job_id} {job['status']}: {_counts(job)}", highlight=False)
     raise typer.Exit(EXIT.get(job["status"], EXIT_API_ERROR))
+
+
+def _follow(
+    http: httpx.Client, job_id: str, view: _JobProgress, give_up_after: float
+) -> dict[str, Any] | None:
+    """The job's states from its event stream until it ends: a dropped stream, a refused
+    connection or a 5xx is retried, after the server's `retry:` hint or a growing backoff, and
+    resumed with `Last-Event-ID` so no state is missed."""
+    job: dict[str, Any] | None = None
+    last_id: str | None = None
+    retry_hint: float | None = None  # seconds, from the stream's `retry:` field
+    failures = 0
+    connected_at = time.monotonic()
+    while job is None or job["status"] not in EXIT:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        wait: float | None = None
+        try:
+            with connect_sse(
+                http, "GET", f"/api/jobs/{quote(job_id, safe='')}/events", headers=headers,
+                timeout=httpx.Timeout(30, read=None),
+            ) as source:  # fmt: skip
+                response = source.response
+                if response.status_code >= 500:
+                    wait = _retry_after(response.headers.get("Retry-After"))
+                    raise httpx.TransportError(f"{response.status_code}")
+                if response.is_error:
+                    response.read()
+                    _fail(f"{response.status_code}: {_detail(response)}")
+                connected_at = time.monotonic()
+                for event in source.iter_sse():
+                    if event.retry is not None:
+                        retry_hint = event.retry / 1000
+                    if not event.data:  # a keep-alive comment
+                        continue
+                    job, last_id = event.json(), event.id or last_id
+                    failures = 0
+                    view.update(job)
+        except (httpx.TransportError, SSEError):
+            pass
+        if job is not None and job["status"] in EXIT:
+            break
+        if time.monotonic() - connected_at > give_up_after:
+            _fail(f"no stream from the web app for {give_up_after:g} s; the job may still run")
+        failures += 1
+        if wait is None:
+            wait = retry_hint if retry_hint is not None else min(0.25 * 2**failures, 10.0)
+        time.sleep(wait * random.uniform(1.0, 1.25))  # jitter: many watchers, not one burst
+    return job
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), 60.0) if value else None
+    except ValueError:
+        return None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text
 
 
 @app.command("list")
@@ -395,11 +440,7 @@ def result(
         with _client(url, token) as http, http.stream("GET", path) as response:
             if response.is_error:
                 response.read()
-                try:
-                    detail = response.json().get("detail", response.text)
-                except ValueError:
-                    detail = response.text
-                _fail(f"{response.status_code}: {detail}")
+                _fail(f"{response.status_code}: {_detail(response)}")
             if output is None:
                 for chunk in response.iter_bytes():
                     sys.stdout.buffer.write(chunk)

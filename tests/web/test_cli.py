@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import socket
+import time
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -296,3 +299,62 @@ async def test_list_shows_times_in_the_local_zone_with_its_offset(
     (row,) = [line for line in listed.lines if line.startswith(job_id)]
     assert f"{created:%Y-%m-%d %H:%M:%S} UTC{offset}" in row
     assert f"{finished:%Y-%m-%d %H:%M:%S} UTC{offset}" in row
+
+
+def _state(status: str, done: int) -> bytes:
+    job = {
+        "job_id": "job-dropped", "status": status,
+        "progress": {"total": 2, "completed": done, "failed": 0, "cancelled": 0,
+                     "running": 2 - done if status == "RUNNING" else 0, "pending": 0},
+        "actions": [{"name": f"a#{i}", "status": "COMPLETED" if i < done else "RUNNING"}
+                    for i in range(2)],
+    }  # fmt: skip
+    return json.dumps(job).encode()
+
+
+async def test_watch_rides_out_dropped_streams_and_5xx_resuming_after_the_last_event() -> None:
+    """A stream that ends while the job runs, then a 503, then the rest: watch reconnects after
+    the server's `retry:` hint or `Retry-After`, sends `Last-Event-ID`, exits with the outcome."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        b"retry: 300\nid: 7\ndata: " + _state("RUNNING", 0) + b"\n\n",  # then the stream drops
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        b"id: 8\ndata: " + _state("RUNNING", 1) + b"\n\n",
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json"
+        b'\r\ncontent-length: 38\r\n\r\n{"detail": "Temporal is unavailable."}',
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        b"id: 9\ndata: " + _state("COMPLETED", 2) + b"\n\n",
+    ]
+    seen: list[tuple[float, str | None]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        last = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                if line.lower().startswith("last-event-id:")]  # fmt: skip
+        seen.append((time.monotonic(), last[0] if last else None))
+        writer.write(answers[min(len(seen), len(answers)) - 1])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await fanout(f"http://127.0.0.1:{port}", "watch", "job-dropped")
+    assert proc.process.returncode == 0, proc.output
+    assert proc.lines[-1] == "Job job-dropped COMPLETED: 2/2 done"
+    assert [last for _, last in seen] == [None, "7", "8", "8"]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen)]
+    assert 0.3 <= gaps[0] < 1.0  # the stream's retry: 300 (ms)
+    assert gaps[2] >= 1.0  # the 503's Retry-After: 1 (s)
+    assert "Traceback" not in proc.output
+
+
+async def test_watch_gives_up_after_a_while_without_the_web_app() -> None:
+    with socket.socket() as nothing:  # bound, never listening
+        nothing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{nothing.getsockname()[1]}"
+        proc = await fanout(url, "watch", "job-x", "--give-up-after", "2")
+    assert proc.process.returncode == 4
+    assert proc.lines == [
+        "error: no stream from the web app for 2 s; the job may still run"
+    ]  # fmt: skip
