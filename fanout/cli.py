@@ -7,6 +7,7 @@ fanout list --status FAILED
 fanout list --search report --label team=ops
 fanout retry JOB_ID --watch
 fanout result JOB_ID 'demo.blob#1' -o blob.bin   # an action's whole result
+fanout worker --actions 'http.*'   # the worker (python worker.py), and `fanout web`: the web app
 """
 
 from __future__ import annotations
@@ -476,6 +477,31 @@ def actions(
         params = ", ".join(kind["params_schema"].get("properties", {}))
         table.add_row(kind["type"], params, kind["description"])
     out.print(table)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def worker(ctx: typer.Context) -> None:
+    """Run a worker, as `python worker.py [OPTIONS]` does (fanout worker --help lists them)."""
+    import runpy
+
+    sys.argv = [sys.argv[0], *ctx.args]  # run_module puts worker.py in argv[0]
+    runpy.run_module("worker", run_name="__main__", alter_sys=True)  # its own exit code
+
+
+@app.command()
+def web(
+    host: Annotated[str | None, typer.Option(help="Default: FANOUT_HOST (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: FANOUT_PORT (8000).")] = None,
+) -> None:
+    """Run the web app (API and dashboard) under uvicorn, as `make web` does."""
+    import uvicorn
+
+    from fanout.settings import settings
+
+    uvicorn.run("web.app:app", host=host or settings.host, port=port or settings.port)
 
 
 class _JobProgress:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import socket
+import sys
 import time
 from datetime import datetime
 from importlib.metadata import version
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.conftest import BIN, unique
-from tests.processes import Proc, clean_env
+from tests.processes import REPO, Proc, clean_env, free_port
 from tests.stack import Stack
 from tests.web.conftest import KEYS, Api
 
@@ -358,3 +360,35 @@ async def test_watch_gives_up_after_a_while_without_the_web_app() -> None:
     assert proc.lines == [
         "error: no stream from the web app for 2 s; the job may still run"
     ]  # fmt: skip
+
+
+async def test_fanout_worker_is_python_worker_py() -> None:
+    ours = await fanout("http://127.0.0.1:9", "worker", "--list-actions", "--exclude", "http.*")
+    env = clean_env()
+    theirs = await Proc.start([sys.executable, str(REPO / "worker.py"), "--list-actions",
+                               "--exclude", "http.*"], env)  # fmt: skip
+    assert await theirs.exit_code(60) == 0, theirs.output
+    assert ours.process.returncode == 0, ours.output
+    assert ours.lines == theirs.lines
+    assert any(line.startswith("demo.sleep ") for line in ours.lines)
+    assert not any(line.startswith("http.fetch ") for line in ours.lines)
+    refused = await fanout("http://127.0.0.1:9", "worker", "--actions", "nothing.*")
+    assert refused.process.returncode != 0
+
+
+async def test_fanout_web_serves_the_web_app_on_fanout_port() -> None:
+    port = free_port()
+    env = clean_env(FANOUT_PORT=str(port), FANOUT_TEMPORAL_ADDRESS="127.0.0.1:9")
+    web = await Proc.start([str(BIN / "fanout"), "web"], env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(200):
+                try:
+                    health = await http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        assert health.status_code == 200
+    finally:
+        web.process.terminate()
+        await web.exit_code(30)
