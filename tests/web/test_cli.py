@@ -392,3 +392,10 @@ async def test_fanout_web_serves_the_web_app_on_fanout_port() -> None:
     finally:
         web.process.terminate()
         await web.exit_code(30)
+
+
+async def test_shell_completion_completes_commands() -> None:
+    env = clean_env(_FANOUT_COMPLETE="complete_bash", COMP_WORDS="fanout li", COMP_CWORD="1")
+    proc = await Proc.start([str(BIN / "fanout")], env)
+    assert await proc.exit_code(60) == 0, proc.output
+    assert proc.lines == ["list"]
