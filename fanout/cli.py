@@ -259,8 +259,6 @@ def watch(
     view = _JobProgress(out, output)
     with _client(url, token) as http, view:
         job = _follow(http, job_id, view, give_up_after)
-    if job is None:
-        _fail("the stream ended before any state arrived")
     if output is Format.JSON:
         _emit(job, output)
     elif output is Format.TEXT:
@@ -270,7 +268,7 @@ def watch(
 
 def _follow(
     http: httpx.Client, job_id: str, view: _JobProgress, give_up_after: float
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """The job's states from its event stream until it ends: a dropped stream, a refused
     connection or a 5xx is retried, after the server's `retry:` hint or a growing backoff, and
     resumed with `Last-Event-ID` so no state is missed."""
@@ -278,10 +276,11 @@ def _follow(
     last_id: str | None = None
     retry_hint: float | None = None  # seconds, from the stream's `retry:` field
     failures = 0
-    connected_at = time.monotonic()
-    while job is None or job["status"] not in EXIT:
+    lost_at = time.monotonic()  # when the last stream ended (or when we began)
+    while True:
         headers = {"Last-Event-ID": last_id} if last_id else {}
         wait: float | None = None
+        connected = False
         try:
             with connect_sse(
                 http, "GET", f"/api/jobs/{quote(job_id, safe='')}/events", headers=headers,
@@ -294,7 +293,7 @@ def _follow(
                 if response.is_error:
                     response.read()
                     _fail(f"{response.status_code}: {_detail(response)}")
-                connected_at = time.monotonic()
+                connected = True
                 for event in source.iter_sse():
                     if event.retry is not None:
                         retry_hint = event.retry / 1000
@@ -306,14 +305,15 @@ def _follow(
         except (httpx.TransportError, SSEError):
             pass
         if job is not None and job["status"] in EXIT:
-            break
-        if time.monotonic() - connected_at > give_up_after:
+            return job
+        if connected:
+            lost_at = time.monotonic()
+        elif time.monotonic() - lost_at > give_up_after:
             _fail(f"no stream from the web app for {give_up_after:g} s; the job may still run")
         failures += 1
         if wait is None:
             wait = retry_hint if retry_hint is not None else min(0.25 * 2**failures, 10.0)
         time.sleep(wait * random.uniform(1.0, 1.25))  # jitter: many watchers, not one burst
-    return job
 
 
 def _retry_after(value: str | None) -> float | None:
