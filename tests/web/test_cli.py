@@ -399,3 +399,29 @@ async def test_shell_completion_completes_commands() -> None:
     proc = await Proc.start([str(BIN / "fanout")], env)
     assert await proc.exit_code(60) == 0, proc.output
     assert proc.lines == ["list"]
+
+
+async def test_watch_gives_up_only_counting_from_when_the_stream_was_lost() -> None:
+    """A stream that stayed up longer than --give-up-after, then dropped: watch reconnects."""
+    calls = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        await reader.readuntil(b"\r\n\r\n")
+        calls += 1
+        status, done = ("RUNNING", 0) if calls == 1 else ("COMPLETED", 2)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+                     b"retry: 100\nid: 1\ndata: " + _state(status, done) + b"\n\n")  # fmt: skip
+        await writer.drain()
+        if calls == 1:
+            await asyncio.sleep(3)  # up longer than --give-up-after
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await fanout(
+            f"http://127.0.0.1:{port}", "watch", "job-dropped", "--give-up-after", "2"
+        )
+    assert proc.process.returncode == 0, proc.output
+    assert calls == 2
