@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import socket
+import sys
+import time
+from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.conftest import BIN, unique
-from tests.processes import Proc, clean_env
+from tests.processes import REPO, Proc, clean_env, free_port
 from tests.stack import Stack
 from tests.web.conftest import KEYS, Api
 
@@ -17,11 +26,15 @@ pytestmark = pytest.mark.integration
 
 
 async def fanout(
-    api: Api | str, *args: str, token: str = KEYS["alice"], stdin: bytes | None = None
+    api: Api | str,
+    *args: str,
+    token: str = KEYS["alice"],
+    stdin: bytes | None = None,
+    **env_vars: str,
 ) -> Proc:
     """`fanout <args>` against the API (or a URL), finished."""
     url = api if isinstance(api, str) else api.url
-    env = clean_env(FANOUT_URL=url, FANOUT_TOKEN=token, COLUMNS="200")
+    env = clean_env(FANOUT_URL=url, FANOUT_TOKEN=token, COLUMNS="200", **env_vars)
     proc = await Proc.start([str(BIN / "fanout"), *args], env, stdin=stdin)
     await proc.exit_code(60)
     return proc
@@ -175,3 +188,240 @@ async def test_a_title_and_labels_to_start_show_and_search_with(api: Api) -> Non
     refused = await fanout(api, "list", "--label", "team")
     assert refused.process.returncode == 4
     assert "label must be key=value" in refused.output
+
+
+async def test_version_is_the_package_version() -> None:
+    proc = await fanout("http://127.0.0.1:9", "--version")
+    assert proc.process.returncode == 0, proc.output
+    assert proc.lines == [f"fanout {version('fanout')}"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (("submit", "--file", "/nonexistent/job.json"), None,
+         "Invalid value for --file: cannot read /nonexistent/job.json (No such file or directory)"),
+        (("submit", "--file", "-"), b'{"actions": [', "Invalid value for --file: standard input is"
+         " not JSON (Expecting value at line 1, column 14)"),
+        (("submit", "--file", "-"), b"[1, 2]", 'not an object: write {"actions": [...]}'),
+        (("submit", "--file", "-"), b"\xff\xfe", "standard input is not UTF-8 text"),
+        (("submit",), None, "give at least one --action or a --file with actions"),
+        (("submit", "-a", "demo.sleep:{seconds: 1}"), None,
+         "the params of 'demo.sleep' are not JSON"),
+        (("submit", "-a", "demo.sleep", "--label", "team"), None, "'team' is not key=value"),
+        (("submit", "-a", "demo.sleep", "--tolerate", "many"), None,
+         "Invalid value for '--tolerate'"),
+        (("status",), None, "Missing argument"),
+        (("lst",), None, "No such command 'lst'. Did you mean 'list'?"),
+        (("list", "--colour"), None, "No such option: --colour"),
+    ],
+)  # fmt: skip
+async def test_a_usage_error_is_one_line_and_exit_2(
+    args: tuple[str, ...], stdin: bytes | None, says: str
+) -> None:
+    proc = await fanout("http://127.0.0.1:9", *args, stdin=stdin)  # never reached
+    assert proc.process.returncode == 2, proc.output
+    (line,) = proc.lines
+    assert line.startswith("error: ")
+    assert says in line
+    assert line.endswith("--help)")  # where to read what to write instead
+
+
+async def test_a_file_the_api_refuses_is_one_line_and_exit_4(api: Api, tmp_path: Path) -> None:
+    request = tmp_path / "job.json"
+    request.write_text(json.dumps({"actions": [{"type": "demo.sleep"}], "max_parallel": -1}))
+    proc = await fanout(api, "submit", "--file", str(request))
+    assert proc.process.returncode == 4, proc.output
+    (line,) = proc.lines
+    assert line.startswith("error: 422: ")
+    assert "max_parallel" in line
+
+
+async def test_every_command_that_prints_data_prints_json_and_json_lines(api: Api) -> None:
+    def jsonl(proc: Proc) -> list[Any]:
+        assert proc.process.returncode in (0, 1, 3), proc.output
+        return [json.loads(line) for line in proc.lines]
+
+    submitted = await fanout(api, "submit", "-a", 'text.stats:{"text": "a b"}', "-o", "json")
+    job_id = json.loads(submitted.output)["job_id"]
+    watched = jsonl(await fanout(api, "watch", job_id, "-o", "jsonl"))
+    assert watched[-1]["status"] == "COMPLETED"
+    assert all(state["job_id"] == job_id for state in watched)
+    final = json.loads((await fanout(api, "watch", job_id, "--output", "json")).output)
+    assert final["actions"][0]["result"]["words"] == 2
+    for args in (("-o", "json"), ("--json",)):
+        assert json.loads((await fanout(api, "status", job_id, *args)).output) == final
+    (line,) = jsonl(await fanout(api, "status", job_id, "-o", "jsonl"))
+    assert line == final
+
+    with_watch = jsonl(await fanout(api, "submit", "-a", "demo.sleep:{}", "--watch", "-o", "jsonl"))
+    assert "job_id" in with_watch[0]
+    assert with_watch[-1]["status"] == "COMPLETED"
+    only_final = await fanout(api, "submit", "-a", "demo.sleep:{}", "--watch", "--json")
+    assert json.loads(only_final.output)["status"] == "COMPLETED"
+
+    for _ in range(50):  # visibility lists a new job a moment after it starts
+        page = json.loads((await fanout(api, "list", "-o", "json", "--page-size", "50")).output)
+        if job_id in {job["job_id"] for job in page["jobs"]}:
+            break
+    assert "next_page_token" in page
+    rows = jsonl(await fanout(api, "list", "-o", "jsonl", "--page-size", "50"))
+    assert job_id in {row["job_id"] for row in rows}
+
+    kinds = json.loads((await fanout(api, "actions", "-o", "json")).output)
+    assert "demo.sleep" in {kind["type"] for kind in kinds}
+    assert jsonl(await fanout(api, "actions", "-o", "jsonl")) == kinds
+
+    running = json.loads((await fanout(api, "submit", "-a", 'demo.sleep:{"seconds": 60}',
+                                       "-o", "json")).output)["job_id"]  # fmt: skip
+    (cancelled,) = jsonl(await fanout(api, "cancel", running, "-o", "jsonl"))
+    assert cancelled["job_id"] == running
+    assert json.loads((await fanout(api, "watch", running, "--json")).output)["status"] == (
+        "CANCELLED"
+    )
+    (retried,) = jsonl(await fanout(api, "retry", running, "-o", "jsonl"))
+    assert retried["job_id"] == running
+    await fanout(api, "cancel", running)
+
+
+@pytest.mark.parametrize(("zone", "offset"), [("Asia/Kolkata", "+05:30"), ("UTC", "+00:00")])
+async def test_list_shows_times_in_the_local_zone_with_its_offset(
+    api: Api, zone: str, offset: str
+) -> None:
+    job_id = (await fanout(api, "submit", "-a", 'text.stats:{"text": "hi"}', "--watch")).lines[0]
+    for _ in range(50):  # visibility lists a new job a moment after it starts
+        page = json.loads((await fanout(api, "list", "--json", "--page-size", "50")).output)
+        (job,) = [job for job in page["jobs"] if job["job_id"] == job_id] or [None]
+        if job and job["finished_at"]:
+            break
+    assert job is not None
+    created = datetime.fromisoformat(job["created_at"]).astimezone(ZoneInfo(zone))
+    finished = datetime.fromisoformat(job["finished_at"]).astimezone(ZoneInfo(zone))
+    listed = await fanout(api, "list", "--page-size", "50", TZ=zone)
+    (row,) = [line for line in listed.lines if line.startswith(job_id)]
+    assert f"{created:%Y-%m-%d %H:%M:%S} UTC{offset}" in row
+    assert f"{finished:%Y-%m-%d %H:%M:%S} UTC{offset}" in row
+
+
+def _state(status: str, done: int) -> bytes:
+    job = {
+        "job_id": "job-dropped", "status": status,
+        "progress": {"total": 2, "completed": done, "failed": 0, "cancelled": 0,
+                     "running": 2 - done if status == "RUNNING" else 0, "pending": 0},
+        "actions": [{"name": f"a#{i}", "status": "COMPLETED" if i < done else "RUNNING"}
+                    for i in range(2)],
+    }  # fmt: skip
+    return json.dumps(job).encode()
+
+
+async def test_watch_rides_out_dropped_streams_and_5xx_resuming_after_the_last_event() -> None:
+    """A stream that ends while the job runs, then a 503, then the rest: watch reconnects after
+    the server's `retry:` hint or `Retry-After`, sends `Last-Event-ID`, exits with the outcome."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        b"retry: 300\nid: 7\ndata: " + _state("RUNNING", 0) + b"\n\n",  # then the stream drops
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        b"id: 8\ndata: " + _state("RUNNING", 1) + b"\n\n",
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json"
+        b'\r\ncontent-length: 38\r\n\r\n{"detail": "Temporal is unavailable."}',
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        b"id: 9\ndata: " + _state("COMPLETED", 2) + b"\n\n",
+    ]
+    seen: list[tuple[float, str | None]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        last = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                if line.lower().startswith("last-event-id:")]  # fmt: skip
+        seen.append((time.monotonic(), last[0] if last else None))
+        writer.write(answers[min(len(seen), len(answers)) - 1])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await fanout(f"http://127.0.0.1:{port}", "watch", "job-dropped")
+    assert proc.process.returncode == 0, proc.output
+    assert proc.lines[-1] == "Job job-dropped COMPLETED: 2/2 done"
+    assert [last for _, last in seen] == [None, "7", "8", "8"]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen)]
+    assert 0.3 <= gaps[0] < 1.0  # the stream's retry: 300 (ms)
+    assert gaps[2] >= 1.0  # the 503's Retry-After: 1 (s)
+    assert "Traceback" not in proc.output
+
+
+async def test_watch_gives_up_after_a_while_without_the_web_app() -> None:
+    with socket.socket() as nothing:  # bound, never listening
+        nothing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{nothing.getsockname()[1]}"
+        proc = await fanout(url, "watch", "job-x", "--give-up-after", "2")
+    assert proc.process.returncode == 4
+    assert proc.lines == [
+        "error: no stream from the web app for 2 s; the job may still run"
+    ]  # fmt: skip
+
+
+async def test_fanout_worker_is_python_worker_py() -> None:
+    ours = await fanout("http://127.0.0.1:9", "worker", "--list-actions", "--exclude", "http.*")
+    env = clean_env()
+    theirs = await Proc.start([sys.executable, str(REPO / "worker.py"), "--list-actions",
+                               "--exclude", "http.*"], env)  # fmt: skip
+    assert await theirs.exit_code(60) == 0, theirs.output
+    assert ours.process.returncode == 0, ours.output
+    assert ours.lines == theirs.lines
+    assert any(line.startswith("demo.sleep ") for line in ours.lines)
+    assert not any(line.startswith("http.fetch ") for line in ours.lines)
+    refused = await fanout("http://127.0.0.1:9", "worker", "--actions", "nothing.*")
+    assert refused.process.returncode != 0
+
+
+async def test_fanout_web_serves_the_web_app_on_fanout_port() -> None:
+    port = free_port()
+    env = clean_env(FANOUT_PORT=str(port), FANOUT_TEMPORAL_ADDRESS="127.0.0.1:9")
+    web = await Proc.start([str(BIN / "fanout"), "web"], env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(200):
+                try:
+                    health = await http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        assert health.status_code == 200
+    finally:
+        web.process.terminate()
+        await web.exit_code(30)
+
+
+async def test_shell_completion_completes_commands() -> None:
+    env = clean_env(_FANOUT_COMPLETE="complete_bash", COMP_WORDS="fanout li", COMP_CWORD="1")
+    proc = await Proc.start([str(BIN / "fanout")], env)
+    assert await proc.exit_code(60) == 0, proc.output
+    assert proc.lines == ["list"]
+
+
+async def test_watch_gives_up_only_counting_from_when_the_stream_was_lost() -> None:
+    """A stream that stayed up longer than --give-up-after, then dropped: watch reconnects."""
+    calls = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        await reader.readuntil(b"\r\n\r\n")
+        calls += 1
+        status, done = ("RUNNING", 0) if calls == 1 else ("COMPLETED", 2)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+                     b"retry: 100\nid: 1\ndata: " + _state(status, done) + b"\n\n")  # fmt: skip
+        await writer.drain()
+        if calls == 1:
+            await asyncio.sleep(3)  # up longer than --give-up-after
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await fanout(
+            f"http://127.0.0.1:{port}", "watch", "job-dropped", "--give-up-after", "2"
+        )
+    assert proc.process.returncode == 0, proc.output
+    assert calls == 2
