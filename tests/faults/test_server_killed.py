@@ -55,8 +55,7 @@ def unavailable(response: httpx.Response) -> bool:
 async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browser: Browser) -> None:
     body = {"actions": [{"type": "demo.sleep", "params": {"seconds": s}} for s in (1, 8, 9)]}
     async with stack.api() as alice, stack.api("bob") as http:
-        job_ids = [(await alice.post("/api/jobs", json=body)).json()["job_id"]]
-        job_ids += [(await http.post("/api/jobs", json=body)).json()["job_id"] for _ in range(4)]
+        theirs = [(await http.post("/api/jobs", json=body)).json()["job_id"] for _ in range(4)]
 
         page = await browser.new_page()
         blocked: list[str] = []
@@ -64,6 +63,9 @@ async def test_server_killed_and_restarted_on_the_same_file(stack: Stack, browse
         await page.goto(f"{stack.url}/?token={KEYS['alice']}")
         await page.get_by_role("button", name="Continue as alice").click()
         await page.get_by_text("Signed in as alice").wait_for()
+        # Started once the browser is signed in (which took over 10 s on a loaded machine), so
+        # that it still runs when the server dies.
+        job_ids = [(await alice.post("/api/jobs", json=body)).json()["job_id"], *theirs]
         await page.goto(f"{stack.url}/jobs/{job_ids[0]}")
         await expect(page.get_by_text("Live", exact=True)).to_be_visible()
         await expect(page.get_by_text("1 of 3")).to_be_visible(timeout=15_000)
