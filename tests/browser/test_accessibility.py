@@ -151,6 +151,8 @@ async def cancel_dialog(page: Page, app: App, jobs: Jobs) -> None:
     await running_job(page, app, jobs)
     await page.get_by_test_id("cancel-job").click()
     await expect(page.get_by_role("dialog")).to_be_visible()
+    # Audited once it has faded in: mid-transition, its text is still partly transparent.
+    await page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
 
 
 async def unknown_job(page: Page, app: App, jobs: Jobs) -> None:
