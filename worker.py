@@ -37,6 +37,7 @@ import workflows
 from activities import registry
 from activities.registry import ActionDefinition
 from activities.webhooks import deliver_activity
+from fanout import tracing
 from fanout.logs import configure_logging
 from fanout.result_sweeper import sweep_forever
 from fanout.settings import Settings, settings
@@ -244,6 +245,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
         return
 
     configure_logging(settings)
+    tracing.configure("fanout-worker")
     logging.getLogger("temporalio.activity").addFilter(ExpectedFailuresWithoutTraceback())
     try:
         queues = plan_queues(

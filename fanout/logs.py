@@ -2,9 +2,11 @@
 
 `FANOUT_LOG_FORMAT=json` writes one JSON object a line. Records about a job carry `job_id`, and
 records about one action also `action` (the Temporal SDK's workflow and activity loggers attach
-that context; Fanout copies it into flat fields). Secrets never reach a log: API keys are not
-logged by Fanout, and keys and sign-in tickets in URLs (`?token=`, however encoded) are masked
-before any handler sees them.
+that context; Fanout copies it into flat fields). With tracing on (fanout/tracing.py), records
+written inside a traced request or action attempt carry its `trace_id` and `span_id`.
+
+Secrets never reach a log: API keys are not logged by Fanout, and keys and sign-in tickets in
+URLs (`?token=`, however encoded) are masked before any handler sees them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import temporalio.workflow
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+from fanout import tracing
 from fanout.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -38,6 +41,15 @@ class JobContext(logging.Filter):
             record.action = activity.get("activity_id")
         elif isinstance(workflow, dict):
             record.job_id = workflow.get("workflow_id")
+        return True
+
+
+class TraceContext(logging.Filter):
+    """The current span's `trace_id` and `span_id`, to find a log line's trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in tracing.log_fields().items():
+            setattr(record, name, value)
         return True
 
 
@@ -86,6 +98,7 @@ def configure_logging(settings: Settings) -> None:
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     handler.addFilter(JobContext())
+    handler.addFilter(TraceContext())
     handler.addFilter(MaskSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

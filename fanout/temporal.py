@@ -14,6 +14,7 @@ from temporalio.envconfig import ClientConfigTLS, ClientConnectConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig
 
+from fanout import tracing
 from fanout.settings import Settings
 from workflows import search_attributes as sa
 
@@ -28,6 +29,7 @@ async def connect(
     return await Client.connect(
         **connect_config(settings),
         data_converter=pydantic_data_converter,
+        interceptors=tracing.client_interceptors(),
         lazy=lazy,
         runtime=runtime,
         retry_config=RetryConfig(max_retries=2) if lazy else None,
@@ -83,6 +85,7 @@ def exit_process(code: int) -> NoReturn:
     Known SDK issue (temporalio/sdk-python#300): a process that used a client may die with
     "Fatal Python error: PyGILState_Release" while finalizing, turning a clean exit into SIGABRT.
     """
+    tracing.shutdown()  # os._exit skips atexit, where the SDK would send its last spans
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

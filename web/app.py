@@ -1,8 +1,10 @@
 """ASGI entry point: `uvicorn web.app:app` (the API and the dashboard, from FANOUT_* settings)."""
 
+from fanout import tracing
 from fanout.logs import configure_logging
 from fanout.settings import settings
 from web.factory import create_app
 
 configure_logging(settings)
+tracing.configure("fanout-web")
 app = create_app(settings)

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from fanout import tracing
 from fanout.settings import Settings, settings
 from web import errors, openapi
 from web.auth import ApiKeys
@@ -122,6 +123,7 @@ def create_app(config: Settings = settings, *, dashboard: bool = True) -> FastAP
             expose_headers=["Location", "ETag", "Retry-After"],
             max_age=600,
         )
+    tracing.instrument(app)  # outermost, when OTEL_* turns tracing on
     if dashboard:
         from web.dashboard import mount
 

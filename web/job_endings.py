@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from cachetools import LRUCache
 from temporalio.client import Client
 
+from fanout import tracing
 from fanout.settings import Settings
 from workflows import search_attributes as sa
 from workflows.contract import Status
@@ -60,7 +61,8 @@ class JobEndings:
         if self._task is None or self._task.done():
             # What ended while nobody looked is not news to a page that opens now.
             self._newest = max(self._newest, datetime.now(UTC))
-            self._task = asyncio.create_task(self._follow())
+            with tracing.untraced():  # the feed outlives the request that started it
+                self._task = asyncio.create_task(self._follow())
         return [e for e in self._endings if e.seq > seq and e.owner == user]
 
     async def close(self) -> None:

@@ -41,6 +41,7 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from fanout import tracing
 from fanout.settings import Settings
 from web.metrics import Metrics
 from web.schemas import JobView, LiveActionState, QueueBacklog, WebhookDelivery
@@ -338,7 +339,8 @@ class StatusHub:
         """The job's watch, with its follower running."""
         watch = self._watches.setdefault(job_id, _Watch())
         if watch.task is None or watch.task.done():
-            watch.task = asyncio.create_task(self._following(job_id, watch))
+            with tracing.untraced():  # it serves every later watcher, not this request only
+                watch.task = asyncio.create_task(self._following(job_id, watch))
         return watch
 
     async def _following(self, job_id: str, watch: _Watch) -> None:
