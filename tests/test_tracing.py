@@ -60,13 +60,15 @@ def ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("sandbox", [False, True], ids=["unsandboxed", "sandboxed"])
 async def test_one_job_is_one_trace_with_a_span_per_attempt(
-    dev_env: WorkflowEnvironment, spans: InMemorySpanExporter
+    dev_env: WorkflowEnvironment, spans: InMemorySpanExporter, sandbox: bool
 ) -> None:
     config = api_settings(
         dev_env.client.service_client.config.target_host,
         api_keys=f"tracy:{KEY}",
         data_dir=WORKDIR / unique("tracing-data"),
+        worker_workflow_sandbox=sandbox,  # FANOUT_WORKER_WORKFLOW_SANDBOX: both must trace
     )
     client = await connect(config)  # traced, as the worker's is: its workers trace too
     app = create_app(config, dashboard=False)
