@@ -4,19 +4,23 @@ overriding its part."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client
 from temporalio.service import TLSConfig
+from temporalio.testing import WorkflowEnvironment
 
 from fanout.run import Launcher
 from fanout.settings import Settings
 from fanout.temporal import connect
-from tests.conftest import clean_settings
+from tests.conftest import TEMPORAL_CLI, clean_settings, unique
 
 
 @pytest.fixture
@@ -239,3 +243,52 @@ async def test_make_run_keeps_its_processes_on_its_dev_server(
     assert (call["target_host"], call["namespace"], call["tls"], call["api_key"]) == (
         "127.0.0.1:7233", "jobs", False, None
     )  # fmt: skip
+
+
+@pytest.mark.integration
+async def test_one_profile_made_by_the_temporal_cli_drives_it_and_fanout(
+    environment: pytest.MonkeyPatch, dev_env: WorkflowEnvironment
+) -> None:
+    """`temporal config set` writes a profile; Fanout connects with it, and a job Fanout starts is
+    the one the Temporal CLI then finds through the same profile."""
+    target = dev_env.client.service_client.config.target_host
+    for prop, value in (("address", target), ("namespace", dev_env.client.namespace)):
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                str(TEMPORAL_CLI),
+                "config",
+                "set",
+                "--profile",
+                "ops",
+                "--prop",
+                prop,
+                "--value",
+                value,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+    environment.setenv("TEMPORAL_PROFILE", "ops")
+    settings = Settings()
+    assert (settings.temporal_target, settings.uses_dev_server) == (target, False)
+    client = await connect(settings)
+    job_id = unique("profile")
+    handle = await client.start_workflow(
+        "JobWorkflow", {"actions": []}, id=job_id, task_queue=unique("nobody-polls")
+    )
+    try:
+        described = await asyncio.to_thread(
+            subprocess.run,
+            [str(TEMPORAL_CLI), "workflow", "describe", "--workflow-id", job_id, "-o", "json"],
+            env=os.environ | {"TEMPORAL_PROFILE": "ops"},
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        info = json.loads(described.stdout)["workflowExecutionInfo"]
+        assert (info["execution"]["workflowId"], info["type"]["name"]) == (job_id, "JobWorkflow")
+    finally:
+        await handle.terminate()
