@@ -23,6 +23,7 @@ SECRETS = {
     "FANOUT_API_KEYS": "ops:example-key-0123456789:admin",
     "FANOUT_SESSION_SECRET": "example-session-secret",
     "MINIO_ROOT_PASSWORD": "example-store-password",
+    "GRAFANA_ADMIN_PASSWORD": "example-grafana-password",
 }
 
 
@@ -62,6 +63,7 @@ def test_services(config: dict[str, Any]) -> None:
     assert set(config["services"]) == {
         "postgresql", "temporal-schema", "temporal", "temporal-register", "temporal-ui",
         "worker", "worker-http", "web", "prometheus", "minio", "minio-setup",
+        "otel-collector", "tempo-init", "tempo", "grafana",
     }  # fmt: skip
 
 
@@ -123,7 +125,8 @@ def published(config: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
 
 
 def test_every_port_is_published_on_this_machine_only(config: dict[str, Any]) -> None:
-    """Temporal's frontend, its Web UI and Prometheus have no authentication here: anyone who
+    """Temporal's frontend, its Web UI and Prometheus have no authentication here (Grafana has,
+    but its admin sees every metric and trace): anyone who
     reaches 7233 reads every job and starts jobs as anyone."""
     ports = published(config)
     assert ports["web"] == {("127.0.0.1", "8000")}
@@ -131,12 +134,14 @@ def test_every_port_is_published_on_this_machine_only(config: dict[str, Any]) ->
     assert ports["prometheus"] == {("127.0.0.1", "9090")}
     assert ports["temporal"] == {("127.0.0.1", "7233")}
     assert ports["minio"] == {("127.0.0.1", "9000"), ("127.0.0.1", "9001")}
+    assert ports["grafana"] == {("127.0.0.1", "3000")}
     assert {name for name, p in ports.items() if p} == {
         "web",
         "temporal-ui",
         "prometheus",
         "temporal",
         "minio",
+        "grafana",
     }
 
 
