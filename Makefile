@@ -3,31 +3,38 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-BENCH_INSTALLED := $(VENV)/.installed-bench
+UV := $(VENV)/bin/uv
+UV_INSTALLED := $(VENV)/.installed-uv
 TS_WORKER := examples/typescript-worker
 NPM := $(shell command -v npm 2>/dev/null)
+# Every dependency, transitive ones too, pinned with its hashes: all extras (local, dev, bench)
+# for .venv, and [project].dependencies alone for the Dockerfile. `make lock` writes both.
+LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: install run worker web test lint format bench bench-full bench-redis replay-histories screenshots clean no-npm
+.PHONY: install lock run worker web test system-deps lint format bench bench-full bench-redis replay-histories screenshots clean no-npm
 
 install: $(INSTALLED) $(if $(NPM),$(TS_WORKER)/lib/main.js,no-npm)
 
-$(INSTALLED): pyproject.toml
+# .venv holds exactly the lock (uv pip sync also removes what it no longer lists), then Fanout
+# itself, editable. uv, itself in the lock, comes first, installed by pip with the lock's hashes.
+$(UV_INSTALLED): $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Fanout needs Python 3.11 or newer; set PYTHON=python3.11 (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,dev]'
+	awk '/^uv==/ { keep = 1; print; next } keep && /^[^ ]/ { exit } keep' $(LOCK) > $(VENV)/uv.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.lock
 	@touch $@
 
-# examples/typescript-worker: its packages from the npm registry (its .npmrc runs no install
-# scripts), then its build; without npm, its test says what to install.
-$(TS_WORKER)/node_modules/.package-lock.json: $(TS_WORKER)/package-lock.json
-	cd $(TS_WORKER) && npm ci --no-audit --no-fund
+$(INSTALLED): pyproject.toml $(LOCK) $(UV_INSTALLED)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
 
-$(TS_WORKER)/lib/main.js: $(TS_WORKER)/node_modules/.package-lock.json $(TS_WORKER)/tsconfig.json $(wildcard $(TS_WORKER)/src/*.ts)
-	cd $(TS_WORKER) && npm run --silent build
-
-no-npm:
-	@echo "npm not found: examples/typescript-worker is not installed (install Node.js and npm, then make install)"
+lock: $(UV_INSTALLED)  ## rewrite requirements/*.lock from pyproject.toml (the newest versions it allows), then make install
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) --all-extras -o $(LOCK)
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) -o $(RUNTIME_LOCK)
+	$(MAKE) install
 
 run: install  ## Temporal dev server + Web UI, workers (Python, and TypeScript with Node.js) and web app; Ctrl+C stops all
 	$(PY) -m fanout.run
@@ -53,18 +60,15 @@ else
 	$(PY) -m pytest -m serial --cov-append
 endif
 
-bench: $(BENCH_INSTALLED) bench-redis  ## speed and memory against the bare SDK and Celery: writes docs/benchmarks.md
+bench: $(INSTALLED) bench-redis  ## speed and memory against the bare SDK and Celery: writes docs/benchmarks.md
 	$(PY) -m bench.run
 
-bench-full: $(BENCH_INSTALLED) bench-redis  ## make bench, listing 10,000 stored jobs and one 10,000-action job (far over 10 minutes)
+bench-full: $(INSTALLED) bench-redis  ## make bench, listing 10,000 stored jobs and one 10,000-action job (far over 10 minutes)
 	$(PY) -m bench.run --full
 
-$(BENCH_INSTALLED): $(INSTALLED) pyproject.toml
-	$(PY) -m pip install --quiet -e '.[local,dev,bench]'
-	@touch $@
-
-# The Celery peer's broker is Debian's redis-server (never a downloaded one), installed as .ci/run
-# installs Chromium; if that fails, the report says the peer was not measured.
+# The Celery peer (celery[redis], in the lock) needs Debian's redis-server (never a downloaded
+# one), installed as system-deps installs Chromium; if that fails, the report says the peer was
+# not measured.
 bench-redis:
 	@if [ ! -x /usr/bin/redis-server ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
