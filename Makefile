@@ -11,7 +11,7 @@ NPM := $(shell command -v npm 2>/dev/null)
 # for .venv, and [project].dependencies alone for the Dockerfile. `make lock` writes both.
 LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
-LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --quiet
+LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --no-strip-extras --quiet
 
 .PHONY: install lock run worker web test system-deps lint format bench bench-full bench-redis replay-histories screenshots clean no-npm
 
@@ -35,6 +35,17 @@ lock: $(UV_INSTALLED)  ## rewrite requirements/*.lock from pyproject.toml (the n
 	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) --all-extras -o $(LOCK)
 	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) -o $(RUNTIME_LOCK)
 	$(MAKE) install
+
+# examples/typescript-worker: its packages from the npm registry (its .npmrc runs no install
+# scripts), then its build; without npm, its test says what to install.
+$(TS_WORKER)/node_modules/.package-lock.json: $(TS_WORKER)/package-lock.json
+	cd $(TS_WORKER) && npm ci --no-audit --no-fund
+
+$(TS_WORKER)/lib/main.js: $(TS_WORKER)/node_modules/.package-lock.json $(TS_WORKER)/tsconfig.json $(wildcard $(TS_WORKER)/src/*.ts)
+	cd $(TS_WORKER) && npm run --silent build
+
+no-npm:
+	@echo "npm not found: examples/typescript-worker is not installed (install Node.js and npm, then make install)"
 
 run: install  ## Temporal dev server + Web UI, workers (Python, and TypeScript with Node.js) and web app; Ctrl+C stops all
 	$(PY) -m fanout.run
