@@ -33,7 +33,7 @@ $(INSTALLED): pyproject.toml $(LOCK) $(UV_INSTALLED)
 
 lock: $(UV_INSTALLED)  ## rewrite requirements/*.lock from pyproject.toml (the newest versions it allows), then make install
 	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) --all-extras -o $(LOCK)
-	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) -o $(RUNTIME_LOCK)
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) -c $(LOCK) -o $(RUNTIME_LOCK)
 	$(MAKE) install
 
 # examples/typescript-worker: its packages from the npm registry (its .npmrc runs no install
@@ -63,13 +63,32 @@ web: $(INSTALLED)  ## only the web app (needs a running Temporal)
 # CI runs.
 TEST_PROCESSES ?= 1
 
-test: lint  ## lint, then every test suite
+test: system-deps lint $(TS_WORKER)/lib/main.js  ## lint, then every test suite (installs Debian's chromium, nodejs and npm if missing)
 ifeq ($(TEST_PROCESSES),1)
 	$(PY) -m pytest
 else
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial" --cov-fail-under=0
 	$(PY) -m pytest -m serial --cov-append
 endif
+
+# What the tests need that pip cannot install: Debian's Chromium (tests/browser), Node.js and npm
+# (examples/typescript-worker), with apt-get (sudo when not root) when missing; when that cannot
+# be done, one line says what to install, and no test starts.
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing=" chromium"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	[ -n "$$missing" ] || exit 0; \
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	if command -v apt-get >/dev/null && { [ -z "$$sudo" ] || command -v sudo >/dev/null; }; then \
+	  echo "Installing Debian's$$missing with apt-get, for the tests"; \
+	  { $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; } >/dev/null 2>&1 \
+	  && exit 0; \
+	fi; \
+	echo "make test needs$$missing: install them (Debian: apt-get install$$missing), then run make test again" >&2; \
+	exit 1
 
 bench: $(INSTALLED) bench-redis  ## speed and memory against the bare SDK and Celery: writes docs/benchmarks.md
 	$(PY) -m bench.run
