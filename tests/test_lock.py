@@ -29,6 +29,8 @@ EXTRAS = [
 ]
 # What a venv holds before anything is installed, and Fanout itself (editable, not locked).
 NOT_LOCKED = {"pip", "setuptools", "wheel", "fanout"}
+# make install syncs .venv when pyproject.toml or the lock changed; its stamp forces it otherwise.
+REINSTALL = "run make install (rm .venv/.installed first if the lock has not changed)"
 ENVIRONMENT = {key: str(value) for key, value in default_environment().items()}
 
 
@@ -150,7 +152,7 @@ def test_this_environment_is_the_dev_lock(dev: list[Locked]) -> None:
         for name in sorted(want.keys() | (have.keys() - NOT_LOCKED))
         if want.get(name) != have.get(name)
     }
-    assert not drift, f".venv differs from {DEV_LOCK.name}: run make install. {drift}"
+    assert not drift, f".venv differs from {DEV_LOCK.name}: {REINSTALL}. {drift}"
 
 
 @pytest.mark.parametrize(
@@ -178,10 +180,11 @@ def test_the_lock_holds_what_its_packages_require(lock: Path, roots: list[Requir
             continue
         seen.add((name, extras))
         try:
-            requires = importlib.metadata.requires(name) or []
+            dist: importlib.metadata.Distribution | None = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
-            pytest.fail(f"{name} is locked but not installed: run make install")
-        for line in requires:
+            dist = None
+        assert dist is not None, f"{name} is locked but not installed: {REINSTALL}"
+        for line in dist.requires or []:
             needed = Requirement(line)
             if needed.marker is None or any(
                 needed.marker.evaluate({**ENVIRONMENT, "extra": extra}) for extra in {"", *extras}
