@@ -3,20 +3,38 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-BENCH_INSTALLED := $(VENV)/.installed-bench
+UV := $(VENV)/bin/uv
+UV_INSTALLED := $(VENV)/.installed-uv
 TS_WORKER := examples/typescript-worker
 NPM := $(shell command -v npm 2>/dev/null)
+# Every dependency, transitive ones too, pinned with its hashes: all extras (local, dev, bench)
+# for .venv, and [project].dependencies alone for the Dockerfile. `make lock` writes both.
+LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --no-strip-extras --quiet
 
-.PHONY: install run worker web test lint format bench bench-full bench-redis replay-histories screenshots clean no-npm
+.PHONY: install lock run worker web test system-deps lint format bench bench-full bench-redis replay-histories screenshots clean no-npm
 
 install: $(INSTALLED) $(if $(NPM),$(TS_WORKER)/lib/main.js,no-npm)
 
-$(INSTALLED): pyproject.toml
+# .venv holds exactly the lock (uv pip sync also removes what it no longer lists), then Fanout
+# itself, editable. uv, itself in the lock, comes first, installed by pip with the lock's hashes.
+$(UV_INSTALLED): $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Fanout needs Python 3.11 or newer; set PYTHON=python3.11 (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,dev]'
+	awk '/^uv==/ { keep = 1; print; next } keep && /^[^ ]/ { exit } keep' $(LOCK) > $(VENV)/uv.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.lock
 	@touch $@
+
+$(INSTALLED): pyproject.toml $(LOCK) $(UV_INSTALLED)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+lock: $(UV_INSTALLED)  ## rewrite requirements/*.lock from pyproject.toml (the newest versions it allows), then make install
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) --all-extras -o $(LOCK)
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) -c $(LOCK) -o $(RUNTIME_LOCK)
+	$(MAKE) install
 
 # examples/typescript-worker: its packages from the npm registry (its .npmrc runs no install
 # scripts), then its build; without npm, its test says what to install.
@@ -45,7 +63,7 @@ web: $(INSTALLED)  ## only the web app (needs a running Temporal)
 # CI runs.
 TEST_PROCESSES ?= 1
 
-test: lint  ## lint, then every test suite
+test: system-deps lint $(TS_WORKER)/lib/main.js  ## lint, then every test suite (installs Debian's chromium, nodejs and npm if missing)
 ifeq ($(TEST_PROCESSES),1)
 	$(PY) -m pytest
 else
@@ -53,18 +71,34 @@ else
 	$(PY) -m pytest -m serial --cov-append
 endif
 
-bench: $(BENCH_INSTALLED) bench-redis  ## speed and memory against the bare SDK and Celery: writes docs/benchmarks.md
+# What the tests need that pip cannot install: Debian's Chromium (tests/browser), Node.js and npm
+# (examples/typescript-worker), with apt-get (sudo when not root) when missing; when that cannot
+# be done, one line says what to install, and no test starts.
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing=" chromium"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	[ -n "$$missing" ] || exit 0; \
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	if command -v apt-get >/dev/null && { [ -z "$$sudo" ] || command -v sudo >/dev/null; }; then \
+	  echo "Installing Debian's$$missing with apt-get, for the tests"; \
+	  { $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; } >/dev/null 2>&1 \
+	  && exit 0; \
+	fi; \
+	echo "make test needs$$missing: install them (Debian: apt-get install$$missing), then run make test again" >&2; \
+	exit 1
+
+bench: $(INSTALLED) bench-redis  ## speed and memory against the bare SDK and Celery: writes docs/benchmarks.md
 	$(PY) -m bench.run
 
-bench-full: $(BENCH_INSTALLED) bench-redis  ## make bench, listing 10,000 stored jobs and one 10,000-action job (far over 10 minutes)
+bench-full: $(INSTALLED) bench-redis  ## make bench, listing 10,000 stored jobs and one 10,000-action job (far over 10 minutes)
 	$(PY) -m bench.run --full
 
-$(BENCH_INSTALLED): $(INSTALLED) pyproject.toml
-	$(PY) -m pip install --quiet -e '.[local,dev,bench]'
-	@touch $@
-
-# The Celery peer's broker is Debian's redis-server (never a downloaded one), installed as .ci/run
-# installs Chromium; if that fails, the report says the peer was not measured.
+# The Celery peer (celery[redis], in the lock) needs Debian's redis-server (never a downloaded
+# one), installed as system-deps installs Chromium; if that fails, the report says the peer was
+# not measured.
 bench-redis:
 	@if [ ! -x /usr/bin/redis-server ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \

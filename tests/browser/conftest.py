@@ -1,6 +1,6 @@
 """Real-browser tests: Debian's Chromium driven by Playwright, against `make run`'s launcher.
 
-Nothing is downloaded: Chromium comes from the system (`.ci/run` installs the Debian package).
+Nothing is downloaded: Chromium comes from the system (`make test` installs the Debian package).
 Requests to anything but this machine are blocked and reported.
 """
 
@@ -50,7 +50,7 @@ async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
 async def system_chromium() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless, through Playwright (never a downloaded browser)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does).")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make test` does).")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

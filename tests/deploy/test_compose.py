@@ -182,10 +182,10 @@ def test_dockerfile_is_slim_non_root_and_caches_dependencies() -> None:
     user = next(line for line in lines if line.startswith("USER "))
     assert user not in ("USER root", "USER 0")
     install = next(i for i, line in enumerate(lines) if "pip install" in line)
-    first_code = next(
-        i for i, line in enumerate(lines) if line.startswith("COPY") and "pyproject" not in line
-    )
-    assert install < first_code  # dependencies are a layer of their own, before the code
+    (copy_lock,) = (i for i, line in enumerate(lines) if "runtime.lock" in line and "COPY" in line)
+    first_code = next(i for i, line in enumerate(lines) if line.startswith("COPY") and i > install)
+    assert copy_lock < install < first_code  # dependencies: a layer of their own, before code
+    assert {"--require-hashes", "runtime.lock"} <= set(lines[install].split())  # as tests ran it
     assert "dev" not in " ".join(line for line in lines if "pip install" in line)
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".git", "tests", ".env"} <= set(ignored)
