@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    NICEGUI_STORAGE_PATH=/tmp/fanout-sessions
+    NICEGUI_STORAGE_PATH=/tmp/fanout-sessions \
+    FANOUT_DATA_DIR=/var/lib/fanout
 
 WORKDIR /app
 
@@ -24,8 +25,12 @@ COPY workflows ./workflows
 # Bytecode now: the workflow sandbox, when on, re-imports the workflow modules for every new run.
 RUN python -m compileall -q worker.py activities fanout web workflows
 
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout
+# The one directory the app writes (users' default webhooks, stored results without S3), the
+# user's own: /app and the code in it belong to root. A volume mounted there starts as this.
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout \
+ && install -d -o fanout -g fanout -m 700 /var/lib/fanout
 USER fanout
+VOLUME /var/lib/fanout
 
 EXPOSE 8000 9000
 CMD ["uvicorn", "web.app:app", "--host", "0.0.0.0", "--port", "8000"]

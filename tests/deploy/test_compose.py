@@ -317,3 +317,16 @@ def test_workers_and_web_keep_large_results_in_the_compose_store(config: dict[st
         )
     (volume,) = services["minio"]["volumes"]
     assert (volume["type"], volume["target"]) == ("volume", "/data")
+
+
+def test_the_image_writes_only_to_its_users_data_directory(config: dict[str, Any]) -> None:
+    """The code under /app belongs to root; the app's one writable directory (users' default
+    webhooks) is FANOUT_DATA_DIR, made for the image's user and kept in a volume by compose."""
+    text = (REPO / "Dockerfile").read_text()
+    data_dir = re.search(r"FANOUT_DATA_DIR=(\S+)", text)
+    assert data_dir, "the image sets no FANOUT_DATA_DIR: .data under /app is root's"
+    user = re.search(r"^USER (\S+)", text, re.MULTILINE)
+    assert user
+    assert re.search(rf"install -d -o {user[1]} -g {user[1]} .*{re.escape(data_dir[1])}", text)
+    mounts = [v["target"] for v in config["services"]["web"].get("volumes", [])]
+    assert data_dir[1] in mounts
