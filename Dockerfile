@@ -26,11 +26,10 @@ COPY workflows ./workflows
 RUN python -m compileall -q worker.py activities fanout web workflows
 
 # The one directory the app writes (users' default webhooks, stored results without S3), the
-# user's own: /app and the code in it belong to root. A volume mounted there starts as this.
+# user's own: /app and the code in it belong to root. A named volume mounted there starts so.
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout \
  && install -d -o fanout -g fanout -m 700 /var/lib/fanout
 USER fanout
-VOLUME /var/lib/fanout
 
 EXPOSE 8000 9000
 CMD ["uvicorn", "web.app:app", "--host", "0.0.0.0", "--port", "8000"]

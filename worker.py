@@ -245,9 +245,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
         return
 
     configure_logging(settings)
-    tracing.configure("fanout-worker")
     logging.getLogger("temporalio.activity").addFilter(ExpectedFailuresWithoutTraceback())
     try:
+        tracing.configure("fanout-worker")
         queues = plan_queues(
             settings, actions=args.actions, exclude=args.exclude, workflows=run_workflows
         )

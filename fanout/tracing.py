@@ -67,7 +67,7 @@ def exporters(environ: Mapping[str, str] = os.environ) -> list[SpanExporter]:
         or "http/protobuf"
     ).strip()
     chosen: list[SpanExporter] = []
-    for name in environ.get("OTEL_TRACES_EXPORTER", "otlp").lower().split(","):
+    for name in (environ.get("OTEL_TRACES_EXPORTER") or "otlp").lower().split(","):
         match name.strip():
             case "otlp":
                 if protocol != "http/protobuf":
@@ -94,13 +94,18 @@ def exporters(environ: Mapping[str, str] = os.environ) -> list[SpanExporter]:
 
 def configure(service_name: str, environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
     """Start tracing for this process if OTEL_* asks for it (see the module's docstring);
-    `service_name` unless OTEL_SERVICE_NAME names the service."""
+    `service_name` unless OTEL_SERVICE_NAME names the service. A value it cannot follow is a
+    ValueError that says which."""
     if not wanted(environ):
         return None
     attributes = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
-    provider = TracerProvider(resource=Resource.create(attributes))
-    for exporter in exporters(environ):
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    chosen = exporters(environ)
+    try:  # the SDK reads its own OTEL_BSP_*, OTEL_EXPORTER_OTLP_* values as it builds these
+        provider = TracerProvider(resource=Resource.create(attributes))
+        for exporter in chosen:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+    except ValueError as err:
+        raise ValueError(f"Tracing cannot start from the OTEL_* variables: {err}.") from None
     trace.set_tracer_provider(provider)
     use(provider)
     log.info(

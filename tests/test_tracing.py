@@ -30,7 +30,7 @@ from fanout import tracing
 from fanout.logs import configure_logging
 from fanout.temporal import connect
 from tests.conftest import clean_settings, unique
-from tests.processes import WORKDIR
+from tests.processes import REPO, WORKDIR, clean_env
 from tests.test_logs import records, restore_logging  # noqa: F401  (a fixture)
 from tests.web.conftest import api_settings, serve
 from web.factory import create_app
@@ -161,19 +161,43 @@ def test_off_unless_otel_variables_ask() -> None:
     assert tracing.client_interceptors() == []
 
 
+BAD_VARIABLES = [
+    ({"OTEL_TRACES_EXPORTER": "jaeger"}, "Fanout knows otlp, console and none"),
+    ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "http/protobuf"),
+    (  # the SDK's own variable, with the SDK's own words
+        {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "-1"},
+        "Tracing cannot start from the OTEL_* variables: schedule_delay_millis must be positive",
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("variables", "message"),
-    [
-        ({"OTEL_TRACES_EXPORTER": "jaeger"}, "Fanout knows otlp, console and none"),
-        (
-            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-            "set it to http/protobuf",
-        ),
-    ],
+    "program", [["worker.py"], ["-c", "import web.app"]], ids=["worker", "web"]
 )
-def test_settings_it_cannot_follow_are_named(variables: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        tracing.exporters(variables)
+@pytest.mark.parametrize(("variables", "message"), BAD_VARIABLES, ids=["exporter", "grpc", "sdk"])
+def test_otel_values_it_cannot_follow_stop_the_process_with_one_line(
+    program: list[str], variables: dict[str, str], message: str
+) -> None:
+    program = [str(REPO / program[0])] if program[0] == "worker.py" else program
+    done = subprocess.run(
+        [sys.executable, *program],
+        env=clean_env(**variables, FANOUT_LOG_FORMAT="json"),
+        cwd=WORKDIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if not line.startswith("{")]
+    assert message in line, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_empty_exporter_list_is_the_default_otlp() -> None:
+    """OTEL_TRACES_EXPORTER= (set, empty) with an endpoint: traces go there, as when unset."""
+    variables = {"OTEL_TRACES_EXPORTER": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    assert tracing.wanted(variables)
+    assert [type(e).__name__ for e in tracing.exporters(variables)] == ["OTLPSpanExporter"]
 
 
 def test_json_logs_carry_the_trace(

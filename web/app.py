@@ -6,5 +6,8 @@ from fanout.settings import settings
 from web.factory import create_app
 
 configure_logging(settings)
-tracing.configure("fanout-web")
+try:
+    tracing.configure("fanout-web")
+except ValueError as err:  # one line, not uvicorn's traceback of an import
+    raise SystemExit(str(err)) from None
 app = create_app(settings)
