@@ -36,13 +36,17 @@ def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
+def resolved() -> dict[str, Any]:
     """The file as Compose resolves it (anchors merged, defaults filled in)."""
     result = compose("config", "--format", "json", env=SECRETS)
     assert result.returncode == 0, result.stderr
     parsed: dict[str, Any] = json.loads(result.stdout)
     return parsed
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return resolved()
 
 
 def test_config_is_clean_once_env_example_is_filled_in() -> None:

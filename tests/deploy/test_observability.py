@@ -16,7 +16,7 @@ import yaml
 import worker
 from fanout.settings import Settings
 from tests.conftest import REPO
-from tests.deploy.test_compose import COMPOSE, SECRETS, compose
+from tests.deploy.test_compose import COMPOSE, SECRETS, compose, resolved
 from web.metrics import Metrics
 
 DEPLOY = REPO / "deploy"
@@ -26,10 +26,7 @@ GRAFANA_BUILT_INS = {"-- Grafana --", "-- Mixed --", "-- Dashboard --"}
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    result = compose("config", "--format", "json", env=SECRETS)
-    assert result.returncode == 0, result.stderr
-    parsed: dict[str, Any] = json.loads(result.stdout)
-    return parsed
+    return resolved()
 
 
 def load_yaml(path: Path) -> Any:
