@@ -6,7 +6,7 @@ Off unless the standard variables ask for it: `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 `OTEL_SDK_DISABLED=true` turns it off whatever else is set. Spans go out over OTLP/HTTP
 (protobuf, port 4318), batched; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and the
 exporter's own `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, certificate) apply as
-everywhere else. Off, nothing is installed: no span, no interceptor, no cost.
+everywhere else. Off, nothing is installed: no span, no interceptor, not even the SDK's modules.
 
 On, the web app gets FastAPI's instrumentation (one SERVER span per request) and every Temporal
 client Temporal's `TracingInterceptor`, whose context rides in the workflow's headers: the
@@ -21,22 +21,16 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import temporalio.client
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SpanExporter,
-)
-from temporalio.contrib.opentelemetry import TracingInterceptor
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the SDK and Temporal's interceptor are imported once tracing is on
+    import temporalio.client
     from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("fanout.tracing")
 
@@ -61,6 +55,8 @@ def wanted(environ: Mapping[str, str] = os.environ) -> bool:
 
 def exporters(environ: Mapping[str, str] = os.environ) -> list[SpanExporter]:
     """The exporters OTEL_TRACES_EXPORTER names (otlp unless it says otherwise)."""
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
     protocol = (
         environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -98,6 +94,10 @@ def configure(service_name: str, environ: Mapping[str, str] = os.environ) -> Tra
     ValueError that says which."""
     if not wanted(environ):
         return None
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     attributes = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
     chosen = exporters(environ)
     try:  # the SDK reads its own OTEL_BSP_*, OTEL_EXPORTER_OTLP_* values as it builds these
@@ -113,7 +113,8 @@ def configure(service_name: str, environ: Mapping[str, str] = os.environ) -> Tra
         provider.resource.attributes[SERVICE_NAME],
         environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or environ.get("OTEL_TRACES_EXPORTER", "otlp"),
+        or environ.get("OTEL_TRACES_EXPORTER")
+        or "otlp",
     )
     return provider
 
@@ -134,7 +135,9 @@ def client_interceptors() -> list[temporalio.client.Interceptor]:
     """What a Temporal client needs to carry the trace (workers inherit it from the client)."""
     if _provider is None:
         return []
-    return [_Tracing(_provider.get_tracer("fanout"))]
+    from fanout.temporal_tracing import QueriesInTracesOnly
+
+    return [QueriesInTracesOnly(_provider.get_tracer("fanout"))]
 
 
 def instrument(app: FastAPI) -> None:
@@ -168,28 +171,3 @@ def log_fields() -> dict[str, str]:
     if not span.is_valid:
         return {}
     return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
-
-
-class _Tracing(TracingInterceptor):
-    """Temporal's interceptor, but queries outside a trace stay untraced."""
-
-    def intercept_client(
-        self, next: temporalio.client.OutboundInterceptor
-    ) -> temporalio.client.OutboundInterceptor:
-        return _QueriesInTracesOnly(super().intercept_client(next), untraced=next)
-
-
-class _QueriesInTracesOnly(temporalio.client.OutboundInterceptor):
-    def __init__(
-        self,
-        traced: temporalio.client.OutboundInterceptor,
-        *,
-        untraced: temporalio.client.OutboundInterceptor,
-    ) -> None:
-        super().__init__(traced)
-        self._untraced = untraced
-
-    async def query_workflow(self, input: temporalio.client.QueryWorkflowInput) -> Any:
-        if trace.get_current_span().get_span_context().is_valid:
-            return await super().query_workflow(input)
-        return await self._untraced.query_workflow(input)
